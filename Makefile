@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine:  make book   and   make test
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test execute lab bench clean
+
+# Create .venv and install the pinned requirements and the book's `utils` package (editable).
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Build the HTML book into _build/html; any Sphinx warning is an error.
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+
+# Every test: helpers, formula checks, notebooks through nbval, the book build.
+test: $(STAMP)
+	$(PY) -m pytest tests chapters --nbval-lax -q
+
+# Re-run every chapter notebook in place (set-up cell rewritten from _config.yml) and store the outputs.
+execute: $(STAMP)
+	$(PY) -m utils.notebooks execute chapters/*.ipynb
+
+# Open the chapters in JupyterLab (installed on first use).
+lab: $(STAMP)
+	$(PY) -m pip install -q jupyterlab
+	$(VENV)/bin/jupyter lab chapters
+
+clean:
+	rm -rf _build

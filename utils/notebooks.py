@@ -1,0 +1,77 @@
+"""Keeping the chapter notebooks in shape: the shared set-up cell and execution.
+
+``python -m utils.notebooks execute chapters/*.ipynb`` (what ``make execute`` runs)
+rewrites each notebook's first code cell from :func:`setup_cell_source`, then runs
+the notebook top to bottom in place and prints the wall time.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUP_MARK = "# Set-up (the same in every chapter)"
+
+
+def repository_url(config: Path = ROOT / "_config.yml") -> str:
+    """The repository URL from ``_config.yml`` (its one home)."""
+    match = re.search(r"^repository:\s*\n(?:\s+#.*\n)*\s+url:\s*(\S+)", config.read_text(), re.M)
+    if not match:
+        raise ValueError(f"{config} has no repository.url")
+    return match.group(1)
+
+
+def setup_cell_source(url: str | None = None) -> str:
+    """The first code cell of every chapter: works here, in Colab and in CI."""
+    url = url or repository_url()
+    return f'''{SETUP_MARK}: in Colab, fetch the book's code and data.
+import sys
+if "google.colab" in sys.modules:
+    import os, subprocess
+    if not os.path.isdir("/content/llm-book"):
+        subprocess.run(["git", "clone", "--depth=1", "{url}", "/content/llm-book"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/llm-book"], check=True)
+    sys.path.insert(0, "/content/llm-book")
+    os.chdir("/content/llm-book/chapters")
+import utils
+utils.print_versions()'''
+
+
+def _first_code_cell(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            return cell
+    raise ValueError("notebook has no code cell")
+
+
+def stamp_setup_cell(nb) -> None:
+    """Replace the notebook's first code cell by the current set-up cell."""
+    cell = _first_code_cell(nb)
+    if not cell.source.startswith(SETUP_MARK):
+        raise ValueError(f"the first code cell must start with {SETUP_MARK!r}")
+    cell.source = setup_cell_source()
+
+
+def execute(path: Path, timeout: int = 900) -> float:
+    """Stamp the set-up cell, run the notebook in its folder, store outputs; return seconds."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    stamp_setup_cell(nb)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, path)
+    return seconds
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] != "execute":
+        sys.exit("usage: python -m utils.notebooks execute NOTEBOOK [NOTEBOOK ...]")
+    for name in sys.argv[2:]:
+        print(f"{name}: executed in {execute(Path(name)):.1f} s", flush=True)
