@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test execute lab bench clean
+.PHONY: install book test execute lab bench assignments browser clean
 
 # Create .venv and install the pinned requirements and the book's `utils` package (editable).
 $(STAMP): requirements.txt pyproject.toml
@@ -21,8 +22,12 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
 # Every test: helpers, formula checks, notebooks through nbval, the book build.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest tests chapters --nbval-lax -q
+
+# Headless Chromium for the rendered-page tests (Debian's package; installed once, needs root or sudo).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 # Re-run every chapter notebook in place (set-up cell rewritten from _config.yml) and store the outputs.
 execute: $(STAMP)
@@ -32,6 +37,14 @@ execute: $(STAMP)
 lab: $(STAMP)
 	$(PY) -m pip install -q jupyterlab
 	$(VENV)/bin/jupyter lab chapters
+
+# Speed benchmarks: each script prints its figures (tokens/s, ms/iteration, losses).
+bench: $(STAMP)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# Classroom: student and autograder versions of every chapter's exercises, into assignments/.
+assignments: $(STAMP)
+	$(PY) -m utils.assignments
 
 clean:
 	rm -rf _build

@@ -54,6 +54,28 @@ def stamp_setup_cell(nb) -> None:
     cell.source = setup_cell_source()
 
 
+# Lines TensorFlow/absl print to stderr at import on a machine without CUDA: noise, not content.
+_CHATTER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} [\d:.]+ +\d+ \S+\.cc:\d+\]).*\n?", re.M)
+
+
+def strip_chatter(nb) -> int:
+    """Remove TensorFlow's start-up log lines from stderr outputs; return how many outputs changed."""
+    changed = 0
+    for cell in nb.cells:
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = _CHATTER.sub("", out["text"])
+                changed += text != out["text"]
+                if not text.strip():
+                    continue
+                out["text"] = text
+            outputs.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = outputs
+    return changed
+
+
 def execute(path: Path, timeout: int = 900) -> float:
     """Stamp the set-up cell, run the notebook in its folder, store outputs; return seconds."""
     import nbformat
@@ -66,6 +88,7 @@ def execute(path: Path, timeout: int = 900) -> float:
     NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
+    strip_chatter(nb)
     nbformat.write(nb, path)
     return seconds
 

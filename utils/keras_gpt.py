@@ -1,0 +1,189 @@
+"""The book's GPT block (and whole GPT) in Keras 3, with weight copies from PyTorch.
+
+Built in chapter 4, where :class:`KerasBlock` is checked equal to
+:class:`utils.gpt.Block` with copied weights; chapter 5 trains :class:`KerasGPT`
+with ``model.fit``.  The layers mirror the PyTorch names (``ln_1``, ``c_attn``,
+``c_proj``, ``ln_2``, ``c_fc``, ``mlp_proj``) so the copy is one line per
+tensor.  Two layout differences matter when copying:
+
+* ``keras.layers.Dense`` stores its kernel as (in, out); ``torch.nn.Linear``
+  stores (out, in): transpose.
+* ``keras.layers.MultiHeadAttention`` keeps one kernel per projection, shaped
+  (E, heads, head_dim) for q/k/v and (heads, head_dim, E) for the output, and
+  its ``attention_mask`` is ``True`` where attention is ALLOWED, the opposite of
+  ``torch.nn.MultiheadAttention``'s ``attn_mask`` (``True`` = blocked).
+
+Importing this module imports Keras (TensorFlow backend by default).
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = ["KerasBlock", "KerasGPT", "copy_block_from_torch", "copy_gpt_from_torch", "copy_mha_to_keras"]
+
+
+def _t(tensor):
+    """A torch tensor as a float32 NumPy array."""
+    return tensor.detach().cpu().float().numpy()
+
+
+class KerasBlock(keras.layers.Layer):
+    """Pre-LayerNorm GPT block: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``, causal attention."""
+
+    def __init__(self, n_embd, n_head, dropout=0.0, bias=True, **kwargs):
+        super().__init__(**kwargs)
+        if n_embd < 1 or n_head < 1 or n_embd % n_head:
+            raise ValueError(f"n_embd ({n_embd}) must be a positive multiple of n_head ({n_head})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.n_embd, self.n_head, self.dropout_rate, self.bias = n_embd, n_head, dropout, bias
+        self.ln_1 = keras.layers.LayerNormalization(epsilon=1e-5, center=bias, name="ln_1")
+        self.c_attn = keras.layers.Dense(3 * n_embd, use_bias=bias, name="c_attn")
+        self.c_proj = keras.layers.Dense(n_embd, use_bias=bias, name="c_proj")
+        self.ln_2 = keras.layers.LayerNormalization(epsilon=1e-5, center=bias, name="ln_2")
+        self.c_fc = keras.layers.Dense(4 * n_embd, use_bias=bias, name="c_fc")
+        self.mlp_proj = keras.layers.Dense(n_embd, use_bias=bias, name="mlp_proj")
+        self.attn_drop = keras.layers.Dropout(dropout)
+        self.resid_drop = keras.layers.Dropout(dropout)
+        self.mlp_drop = keras.layers.Dropout(dropout)
+
+    def build(self, input_shape):
+        C = self.n_embd
+        for layer, n_in in ((self.ln_1, C), (self.c_attn, C), (self.c_proj, C),
+                            (self.ln_2, C), (self.c_fc, C), (self.mlp_proj, 4 * C)):
+            layer.build((None, None, n_in))
+
+    def attention_weights(self, h):
+        """Causal attention weights (B, n_head, T, T) of the (already normalised) input ``h``."""
+        q, k, _ = self._qkv(h)
+        return self._weights(q, k)
+
+    def _qkv(self, h):
+        B, T = ops.shape(h)[0], ops.shape(h)[1]
+        q, k, v = ops.split(self.c_attn(h), 3, axis=-1)
+        split = lambda t: ops.transpose(ops.reshape(t, (B, T, self.n_head, self.n_embd // self.n_head)),
+                                        (0, 2, 1, 3))
+        return split(q), split(k), split(v)
+
+    def _weights(self, q, k):
+        T = ops.shape(q)[2]
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.n_embd // self.n_head)
+        allowed = ops.tril(ops.ones((T, T), dtype="bool"))        # True = may attend (Keras convention)
+        scores = ops.where(allowed, scores, ops.full_like(scores, -np.inf))
+        return ops.softmax(scores, axis=-1)
+
+    def call(self, x, training=None):
+        B, T = ops.shape(x)[0], ops.shape(x)[1]
+        q, k, v = self._qkv(self.ln_1(x))
+        w = self.attn_drop(self._weights(q, k), training=training)
+        y = ops.reshape(ops.transpose(ops.matmul(w, v), (0, 2, 1, 3)), (B, T, self.n_embd))
+        x = x + self.resid_drop(self.c_proj(y), training=training)
+        m = self.mlp_proj(keras.activations.gelu(self.c_fc(self.ln_2(x)), approximate=True))
+        return x + self.mlp_drop(m, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "n_embd": self.n_embd, "n_head": self.n_head,
+                "dropout": self.dropout_rate, "bias": self.bias}
+
+
+class KerasGPT(keras.Model):
+    """The whole decoder-only GPT in Keras: embeddings, blocks, final LayerNorm, tied output layer.
+
+    ``KerasGPT(config)`` takes a :class:`utils.gpt.GPTConfig`; calling it on
+    (B, T) int token ids returns (B, T, vocab_size) logits.
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        C = config.n_embd
+        init = keras.initializers.RandomNormal(stddev=0.02)
+        self.wte = keras.layers.Embedding(config.vocab_size, C, embeddings_initializer=init, name="wte")
+        self.wpe = keras.layers.Embedding(config.block_size, C, embeddings_initializer=init, name="wpe")
+        self.drop = keras.layers.Dropout(config.dropout)
+        self.h = [KerasBlock(C, config.n_head, config.dropout, config.bias, name=f"h_{i}")
+                  for i in range(config.n_layer)]
+        self.ln_f = keras.layers.LayerNormalization(epsilon=1e-5, center=config.bias, name="ln_f")
+
+    def build(self, input_shape):
+        C = self.config.n_embd
+        self.wte.build((None,))
+        self.wpe.build((None,))
+        for block in self.h:
+            block.build((None, None, C))
+        self.ln_f.build((None, None, C))
+
+    def call(self, idx, training=None):
+        T = ops.shape(idx)[1]
+        if isinstance(T, int) and T > self.config.block_size:
+            raise ValueError(f"sequence length {T} is longer than block_size {self.config.block_size}")
+        x = self.drop(self.wte(idx) + self.wpe(ops.arange(T)), training=training)
+        for block in self.h:
+            x = block(x, training=training)
+        return ops.matmul(self.ln_f(x), ops.transpose(self.wte.embeddings))  # tied with wte
+
+
+def copy_block_from_torch(torch_block, keras_block: KerasBlock) -> KerasBlock:
+    """Copy a :class:`utils.gpt.Block`'s weights into a :class:`KerasBlock` of the same size."""
+    if keras_block.n_embd != torch_block.ln_1.normalized_shape[0] or keras_block.n_head != torch_block.attn.n_head:
+        raise ValueError("the two blocks have different n_embd or n_head")
+    if not keras_block.built:
+        keras_block.build((None, None, keras_block.n_embd))
+    pairs = [(keras_block.ln_1, torch_block.ln_1), (keras_block.ln_2, torch_block.ln_2)]
+    for k_ln, t_ln in pairs:
+        k_ln.gamma.assign(_t(t_ln.weight))
+        if t_ln.bias is not None:
+            k_ln.beta.assign(_t(t_ln.bias))
+    dense = [(keras_block.c_attn, torch_block.attn.c_attn), (keras_block.c_proj, torch_block.attn.c_proj),
+             (keras_block.c_fc, torch_block.mlp.c_fc), (keras_block.mlp_proj, torch_block.mlp.c_proj)]
+    for k_d, t_lin in dense:
+        k_d.kernel.assign(_t(t_lin.weight).T)                     # (out, in) -> (in, out)
+        if t_lin.bias is not None:
+            k_d.bias.assign(_t(t_lin.bias))
+    return keras_block
+
+
+def copy_gpt_from_torch(torch_gpt, keras_gpt: KerasGPT) -> KerasGPT:
+    """Copy a :class:`utils.gpt.GPT`'s weights into a :class:`KerasGPT` with the same config."""
+    if torch_gpt.config != keras_gpt.config:
+        raise ValueError(f"configs differ: {torch_gpt.config} vs {keras_gpt.config}")
+    if not keras_gpt.built:
+        keras_gpt.build((None, None))
+        keras_gpt.built = True
+    tr = torch_gpt.transformer
+    keras_gpt.wte.embeddings.assign(_t(tr.wte.weight))
+    keras_gpt.wpe.embeddings.assign(_t(tr.wpe.weight))
+    for t_block, k_block in zip(tr.h, keras_gpt.h):
+        copy_block_from_torch(t_block, k_block)
+    keras_gpt.ln_f.gamma.assign(_t(tr.ln_f.weight))
+    if tr.ln_f.bias is not None:
+        keras_gpt.ln_f.beta.assign(_t(tr.ln_f.bias))
+    return keras_gpt
+
+
+def copy_mha_to_keras(ours, keras_mha):
+    """Copy :class:`utils.attention.MultiHeadAttention` weights into ``keras.layers.MultiHeadAttention``.
+
+    The Keras layer must be built (called once) with ``num_heads=ours.n_head``
+    and ``key_dim=ours.head_dim``.
+    """
+    E, H, D = ours.embed_dim, ours.n_head, ours.head_dim
+    if ours.w_q.bias is None:
+        raise ValueError("keras.layers.MultiHeadAttention has biases by default; ours has none")
+    if not keras_mha.built:
+        raise ValueError("build the Keras layer first: call it once on (B, T, E) inputs")
+    if keras_mha.num_heads != H or keras_mha.key_dim != D:
+        raise ValueError(f"keras layer has num_heads={keras_mha.num_heads}, key_dim={keras_mha.key_dim}; "
+                         f"need {H}, {D}")
+    weights = []
+    for lin in (ours.w_q, ours.w_k, ours.w_v):
+        weights.append(_t(lin.weight).T.reshape(E, H, D))          # (E, heads, head_dim)
+        weights.append(_t(lin.bias).reshape(H, D))
+    weights.append(_t(ours.w_o.weight).T.reshape(H, D, E))         # (heads, head_dim, E)
+    weights.append(_t(ours.w_o.bias))
+    keras_mha.set_weights(weights)
+    return keras_mha
