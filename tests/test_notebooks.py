@@ -23,7 +23,7 @@ def test_there_are_chapters():
 
 
 def test_toc_lists_exactly_the_chapters_that_exist():
-    listed = re.findall(r"file:\s*chapters/(\S+)", TOC)
+    listed = re.findall(r"file:\s*chapters/(\d\d_\S+)", TOC)
     assert sorted(listed) == [p.stem for p in CHAPTERS]
 
 
