@@ -1,0 +1,433 @@
+"""The chapters' exercises work as autograded otter-grader assignments (utils.assignments, issue 9).
+
+For every chapter with exercises, the assignment is built from the current notebook and hidden
+tests (``tests/hidden/chNN.py``) into a temporary folder, then:
+
+1. the student notebook with the reference solutions filled in gets full marks from
+   ``otter run`` (the teacher's grading command; no Docker);
+2. the student notebook as handed out, run unmodified, fails every test, public and hidden;
+3. wrong answers fail the hidden tests: a plausible mistake per exercise (``MISTAKES``, where
+   written) and, for every exercise, the reference solution with its results perturbed.
+
+(2) and (3), and a cross-check of (1), run otter's own test files in one helper process
+(``utils.assignments.grade_in_process``) to avoid a kernel and the framework imports per
+notebook. The last test prints the per-chapter counts.
+"""
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+
+from utils import assignments as A
+
+PATHS = A.chapter_paths()
+IDS = [p.stem for p in PATHS]
+
+# Mistakes a student could really make, by exercise (each must define the same functions as the
+# reference solution). Exercises not listed here still get the generic wrong answer.
+MISTAKES = {
+    "ex-ch01-1": '''
+def bigram_table(ids, vocab_size):                       # counts the pair (last, first) too
+    ids = np.asarray(ids)
+    counts = np.zeros((vocab_size, vocab_size))
+    np.add.at(counts, (ids, np.roll(ids, -1)), 1)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+''',
+    "ex-ch01-2": '''
+def sequence_log_prob(ids, P):                           # P[next, previous]: transposed
+    ids = np.asarray(ids)
+    return float(np.sum(np.log(P[ids[1:], ids[:-1]])))
+''',
+    "ex-ch01-3": '''
+def dense_stack_params(input_dim, widths):               # forgets the biases
+    total, n_in = 0, input_dim
+    for n_out in widths:
+        total += n_in * n_out
+        n_in = n_out
+    return total
+''',
+    "ex-ch02-1": '''
+def perplexity(probs):                                   # sum instead of mean
+    probs = np.asarray(probs, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return float(np.exp(-np.sum(np.log(probs))))
+''',
+    "ex-ch02-2": '''
+def add_k_probs(counts, k):                              # forgets the k*V in the denominator
+    counts = np.asarray(counts, dtype=np.float64)
+    if k < 0 or (k == 0 and counts.sum() == 0):
+        raise ValueError("no distribution")
+    return (counts + k) / (counts.sum() + k)
+''',
+    "ex-ch02-3": '''
+def count_contexts(text, n):                             # also counts the last context
+    return len({text[i:i + n - 1] for i in range(len(text) - n + 2)})
+''',
+    "ex-ch03-1": '''
+def clip_by_global_norm(grads, max_norm):                # clips each array by its own norm
+    out = []
+    for g in grads:
+        norm = float(np.sqrt(np.sum(np.square(g))))
+        out.append(np.asarray(g) * (min(1.0, max_norm / norm) if norm > 0 else 1.0))
+    return out
+''',
+    "ex-ch03-2": '''
+def recurrent_param_count(input_size, hidden_size, gates=1, n_bias=1):   # one bias per layer, not per gate
+    return gates * hidden_size * (input_size + hidden_size) + n_bias * hidden_size
+''',
+    "ex-ch03-3": '''
+def perplexity(logits, targets):                         # no max subtraction: overflows
+    z = np.asarray(logits, dtype=np.float64)
+    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(np.exp(-log_probs[np.arange(len(z)), np.asarray(targets)].mean()))
+''',
+    "ex-ch04-1": '''
+def sinusoidal_pe(max_len, d_model):                     # [sin | cos] halves, not interleaved
+    pos = np.arange(max_len)[:, None]
+    angle = pos / 10000.0 ** (np.arange(0, d_model, 2) / d_model)
+    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+''',
+    "ex-ch04-2": '''
+def gpt_num_params(vocab_size, block_size, n_layer, n_embd):   # counts an untied output layer
+    C = n_embd
+    return 2 * vocab_size * C + block_size * C + n_layer * (12 * C * C + 13 * C) + 2 * C
+''',
+    "ex-ch04-3": '''
+def causal_attention(q, k, v):                           # divides by d, not sqrt(d)
+    T, d = q.shape[-2], q.shape[-1]
+    scores = q @ np.swapaxes(k, -1, -2) / d
+    scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
+    w = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return (w / w.sum(axis=-1, keepdims=True)) @ v
+''',
+}
+
+# The generic wrong answer: the reference solution, then every function it defines (and every
+# public method or forward/__call__ of a class it defines) re-bound to perturb its result.
+PERTURB = '''
+
+import functools as _functools
+
+
+def _wrong(x):
+    import numpy as _np
+    import torch as _torch
+    if isinstance(x, (bool, _np.bool_)):
+        return not x
+    if isinstance(x, (int, _np.integer)):
+        return x + 1
+    if isinstance(x, (float, _np.floating)):
+        return x * 1.1 + 0.1
+    if isinstance(x, _np.ndarray) or _torch.is_tensor(x):
+        if x.dtype in (bool, _torch.bool):
+            return ~x
+        floating = x.is_floating_point() if _torch.is_tensor(x) else _np.issubdtype(x.dtype, _np.inexact)
+        return x * 1.1 + 0.1 if floating else x + 1
+    if isinstance(x, (list, tuple)):
+        return type(x)([_wrong(v) for v in x]) if type(x) in (list, tuple) else [_wrong(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _wrong(v) for k, v in x.items()}
+    if isinstance(x, str):
+        return x + "?"
+    return 0 if x is None else x
+
+
+def _wrongly(f):
+    @_functools.wraps(f)
+    def g(*args, **kwargs):
+        return _wrong(f(*args, **kwargs))
+    return g
+'''
+
+
+def perturbed(solution: str) -> str:
+    """The reference solution with every result it returns made wrong."""
+    lines = []
+    for node in ast.parse(solution).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines.append(f"{node.name} = _wrongly({node.name})")
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and (not item.name.startswith("_")
+                                                          or item.name == "__call__"):
+                    lines.append(f"{node.name}.{item.name} = _wrongly({node.name}.{item.name})")
+    return solution + PERTURB + "\n" + "\n".join(lines) + "\n"
+
+
+def _top_names(source: str) -> set:
+    return {n.name for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures: build every assignment once; grade all in-process variants in one helper process
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """{chapter stem: (Chapter, built folder)} or the AssignmentError that stopped the build."""
+    out = tmp_path_factory.mktemp("assignments")
+    result = {}
+    for path in PATHS:
+        try:
+            chapter = A.read_chapter(path)
+            result[path.stem] = (chapter, A.build(chapter, out))
+        except A.AssignmentError as e:
+            result[path.stem] = e
+    return result
+
+
+def _get(built, stem):
+    got = built[stem]
+    if isinstance(got, Exception):
+        pytest.fail(f"the assignment could not be built: {got}", pytrace=False)
+    return got
+
+
+def _student(dest, chapter):
+    return nbformat.read(dest / "student" / f"{chapter.name}.ipynb", as_version=4)
+
+
+@pytest.fixture(scope="module")
+def variants(built):
+    """{stem: {variant: notebook path}}: reference answers, unmodified, plausible mistakes, perturbed."""
+    out = {}
+    for stem, got in built.items():
+        if isinstance(got, Exception):
+            continue
+        chapter, dest = got
+        student = _student(dest, chapter)
+        subs = dest / "submissions"
+        subs.mkdir()
+        answers = {
+            "reference": {e.label: e.solution for e in chapter.exercises},
+            "perturbed": {e.label: perturbed(e.solution) for e in chapter.exercises},
+            "plausible": {e.label: MISTAKES[e.label] for e in chapter.exercises if e.label in MISTAKES},
+        }
+        paths = {"unmodified": dest / "student" / f"{chapter.name}.ipynb"}
+        for name, given in answers.items():
+            paths[name] = subs / f"{chapter.name}.{name}.ipynb"
+            nbformat.write(A.with_answers(student, given), paths[name])
+        out[stem] = paths
+    return out
+
+
+@pytest.fixture(scope="module")
+def in_process(built, variants):
+    """{stem: {variant: [test records]}} from otter's test files, all in one helper process."""
+    jobs = [[stem, name, str(path), str(built[stem][1] / "autograder" / "tests")]
+            for stem, paths in variants.items() for name, path in paths.items()]
+    code = textwrap.dedent("""
+        import json, sys
+        from utils.assignments import grade_in_process
+        jobs = json.loads(sys.argv[1])
+        print("RESULTS=" + json.dumps([[s, v, grade_in_process(p, t)] for s, v, p, t in jobs]))
+    """)
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(jobs)], capture_output=True, text=True,
+                          cwd=A.ROOT, env=env, timeout=900)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS=")]
+    assert proc.returncode == 0 and line, proc.stderr[-3000:]
+    results = {}
+    for stem, variant, records in json.loads(line[0][len("RESULTS="):]):
+        results.setdefault(stem, {})[variant] = records
+    return results
+
+
+REPORT = {}  # stem -> counts and outcomes, printed by the last test
+
+
+# --------------------------------------------------------------------------------------------
+# Per chapter
+# --------------------------------------------------------------------------------------------
+def test_there_are_chapters_with_exercises():
+    assert PATHS, "no chapter notebook with {exercise} cells"
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_assignment_builds_with_student_and_autograder_versions(built, stem):
+    chapter, dest = _get(built, stem)
+    student, n = _student(dest, chapter), len(chapter.exercises)
+    REPORT[stem] = dict(A.summary(chapter))
+    # the set-up and imports cells are the chapter's; one grader.check per question
+    code = [c.source for c in student.cells if c.cell_type == "code"]
+    assert code[0] == chapter.setup and code[1] == chapter.imports
+    assert [s for s in code if s.startswith("grader.check(")] == [f'grader.check("{e.label}")' for e in chapter.exercises]
+    # solutions removed: the answer cells keep the signatures, no line of any function body
+    answers = A.answer_cells(student)
+    assert sorted(answers) == sorted(e.label for e in chapter.exercises)
+    for ex in chapter.exercises:
+        kept = {ln.strip() for ln in answers[ex.label].source.split("\n")}
+        assert "..." in kept, ex.label
+        body = {ln.strip() for ln in ex.solution.split("\n")} - {""}
+        leaked = {ln for ln in body & kept if not ln.startswith(("def ", "class ", "@", '"""', "#"))}
+        assert not leaked, (ex.label, leaked)
+        assert answers[ex.label].metadata.get("editable", True), "answer cells must be editable"
+    # public tests only for the student; every test in the autograder and its zip
+    from otter.test_files import ExceptionTestFile
+    for version, expected in (("student", n), ("autograder", n + REPORT[stem]["hidden"])):
+        files = [ExceptionTestFile.from_file(str(p)) for p in sorted((dest / version / "tests").glob("*.py"))]
+        assert sorted(f.name for f in files) == sorted(e.label for e in chapter.exercises)
+        cases = [tc for f in files for tc in f.test_cases]
+        assert len(cases) == expected
+        assert sum(tc.hidden for tc in cases) == expected - n
+        assert sum(tc.points for tc in cases) == (n if version == "student" else chapter.points)
+    assert A.autograder_zip(dest).stat().st_size > 0
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_reference_solutions_get_full_marks_from_otter_run(built, variants, in_process, stem):
+    chapter, dest = _get(built, stem)
+    records = A.grade(A.autograder_zip(dest), variants[stem]["reference"])
+    failed = [r["test"] for r in records if not r["passed"]]
+    assert not failed, f"reference solutions fail {failed}"
+    assert len(records) == len(chapter.exercises) + sum(len(e.hidden) for e in chapter.exercises)
+    assert records == in_process[stem]["reference"], "otter run and the in-process runner disagree"
+    REPORT.setdefault(stem, {})["otter_run"] = f"{len(records)}/{len(records)}"
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_unmodified_student_notebook_fails_every_test(built, in_process, stem):
+    _get(built, stem)
+    records = in_process[stem]["unmodified"]
+    passing = [r["test"] for r in records if r["passed"]]
+    assert records and not passing, f"tests passing on the empty answers: {passing}"
+    REPORT.setdefault(stem, {})["unmodified"] = f"0/{len(records)}"
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_wrong_answers_fail_the_hidden_tests(built, in_process, stem):
+    chapter, _ = _get(built, stem)
+    notes = []
+    for variant in ("plausible", "perturbed"):
+        records = in_process[stem][variant]
+        for ex in chapter.exercises:
+            if variant == "plausible" and ex.label not in MISTAKES:
+                continue
+            if variant == "plausible":
+                assert _top_names(MISTAKES[ex.label]) == _top_names(ex.solution), \
+                    f"MISTAKES[{ex.label!r}] no longer matches the exercise's functions: update it"
+            hidden = [r for r in records if r["question"] == ex.label and r["hidden"]]
+            caught = sum(not r["passed"] for r in hidden)
+            assert hidden and caught, f"{variant} wrong answer to {ex.label} passes all its hidden tests"
+            public = next(r for r in records if r["question"] == ex.label and not r["hidden"])
+            notes.append((variant, caught, len(hidden), public["passed"]))
+    REPORT.setdefault(stem, {})["wrong"] = {
+        v: (sum(c for w, c, _, _ in notes if w == v), sum(h for w, _, h, _ in notes if w == v),
+            sum(p for w, _, _, p in notes if w == v), sum(w == v for w, *_ in notes))
+        for v in ("plausible", "perturbed")}
+
+
+# --------------------------------------------------------------------------------------------
+# The tooling on small inputs
+# --------------------------------------------------------------------------------------------
+def test_free_names_see_through_scopes():
+    src = "x = f(a)\nys = [x + b for _ in range(3)]\ng = lambda t: t * c\nimport math\nmath.pi"
+    assert A.free_names(src) == {"f", "a", "b", "c"}
+    assert A.defined_names(src) == {"x", "ys", "g", "math"}
+
+
+def test_strip_solution_keeps_signatures_and_docstrings():
+    src = textwrap.dedent('''
+        K = 3
+        def f(x,
+              y=1):
+            """Doc."""
+            return x + y + K
+        class M:
+            def forward(self, x):
+                return x * 2
+    ''').strip()
+    out = A.strip_solution(src)
+    assert out.split("\n")[:3] == ["# BEGIN SOLUTION", "K = 3", "# END SOLUTION"]
+    assert '    """Doc."""\n    # BEGIN SOLUTION\n    return x + y + K\n    # END SOLUTION' in out
+    assert "        # BEGIN SOLUTION\n        return x * 2\n        # END SOLUTION" in out
+    ast.parse(out)
+
+
+def test_public_test_takes_the_names_it_reads():
+    ex = A.Exercise("ex-ch09-1", 1, "t", "b", "def f(x): return x",
+                    'v = f(np.ones(2))\nassert np.allclose(v, 1)\nprint("ex-ch09-1: all checks passed")', (0, 1))
+    src = A.public_test(ex)
+    assert src.startswith("def test_ex_ch09_1_public_checks(f, np):")
+    assert "print" not in src
+
+
+def test_hidden_tests_become_self_contained(tmp_path):
+    path = tmp_path / "ch09.py"
+    path.write_text(textwrap.dedent('''
+        """Doc."""
+        import math
+        import numpy as np
+        SCALE = 2.0
+        UNUSED = object()
+        def _ref(x):
+            return math.sqrt(x) * SCALE
+        def test_ex_ch09_1_value(ns):
+            """Checks the value."""
+            assert np.isclose(ns["f"](4.0), _ref(4.0))
+    '''))
+    tests = A.hidden_tests(path)
+    assert list(tests) == ["ex-ch09-1"]
+    src = tests["ex-ch09-1"][0].source
+    assert src.startswith("def test_ex_ch09_1_value(env):") and "UNUSED" not in src
+    env = {}
+    exec(src, env)
+    env["test_ex_ch09_1_value"]({"f": lambda x: 4.0})          # sqrt(4) * 2
+    with pytest.raises(AssertionError):
+        env["test_ex_ch09_1_value"]({"f": lambda x: 2.0})
+
+
+def test_bad_chapters_are_refused_with_the_reason(tmp_path):
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "hidden").mkdir()
+    ex = "```{exercise} T\n:label: ex-ch09-1\nWrite `f(x)`.\n```"
+    cells = [new_markdown_cell("# Title"), new_code_cell("import sys"), new_code_cell("import numpy as np"),
+             new_code_cell("table = 1"), new_markdown_cell(ex),
+             new_code_cell("def f(x):\n    return x + table", metadata={"tags": ["solution"]}),
+             new_code_cell("assert f(1) == 2", metadata={"tags": ["check"]})]
+    path = tmp_path / "chapters" / "09_demo.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    (tmp_path / "hidden" / "ch09.py").write_text("def test_ex_ch09_1_x(ns):\n    assert ns['f'](1) == 2\n")
+    assert A.chapter_paths(tmp_path) == [path]
+    with pytest.raises(A.AssignmentError, match=r"ex-ch09-1 solution cell \(cell index 5\) uses table"):
+        A.read_chapter(path, tmp_path / "hidden")
+    cells[5].source = "def f(x):\n    return x + 1"
+    nbformat.write(new_notebook(cells=cells), path)
+    assert A.summary(A.read_chapter(path, tmp_path / "hidden"))["points"] == 2
+    (tmp_path / "hidden" / "ch09.py").write_text("def test_ex_ch09_2_x(ns):\n    pass\n")
+    with pytest.raises(A.AssignmentError, match="exercises the chapter lacks"):
+        A.read_chapter(path, tmp_path / "hidden")
+    cells[4].source = ex.replace(":label: ex-ch09-1\n", "")
+    nbformat.write(new_notebook(cells=cells), path)
+    with pytest.raises(A.AssignmentError, match="no :label:"):
+        A.read_chapter(path, tmp_path / "hidden")
+
+
+def test_instructor_guide_tables_are_current():
+    text = A.GUIDE.read_text()
+    generated = text.split(A.GUIDE_BEGIN, 1)[1].split(A.GUIDE_END, 1)[0].strip()
+    expected = A.guide_tables([A.read_chapter(p, check=False) for p in PATHS])
+    assert generated == expected, "run `python -m utils.assignments --guide` to refresh chapters/instructor_guide.md"
+
+
+def test_report_counts_per_chapter(capsys):
+    """Print the per-chapter table (runs last; shown even under -q)."""
+    rows = [f"{'chapter':<20} {'questions':>9} {'points':>6} {'public':>6} {'hidden':>6}  "
+            f"{'otter run (ref)':>15}  {'unmodified':>10}  wrong answers: hidden tests failed"]
+    for stem in IDS:
+        r = REPORT.get(stem, {})
+        if "questions" not in r:
+            rows.append(f"{stem:<20} not built")
+            continue
+        wrong = "; ".join(f"{v} {c}/{h} ({p}/{q} pass the public check)"
+                          for v, (c, h, p, q) in r.get("wrong", {}).items() if q)
+        rows.append(f"{r['name']:<20} {r['questions']:>9} {r['points']:>6} {r['public']:>6} {r['hidden']:>6}  "
+                    f"{r.get('otter_run', '-'):>15}  {r.get('unmodified', '-'):>10}  {wrong or '-'}")
+    with capsys.disabled():
+        print("\n" + "\n".join(rows))
