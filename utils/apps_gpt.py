@@ -1,0 +1,251 @@
+"""Using a trained GPT (``utils.gpt.GPT``) in applications: scores, features, samples.
+
+Built in chapter 7 (applications).  Three things a trained language model gives
+an application, each in batches on the CPU:
+
+- :func:`char_nll`, :func:`text_nll`: how surprised the model is by a text
+  (per-character negative log-likelihood, in nats): perplexity, ranking candidates,
+  likelihood-based probes;
+- :func:`hidden_states`, :func:`embed`: the model's internal vectors, pooled
+  into one feature vector per text (for classifiers and retrieval);
+- :func:`sample`: generation with a key-value cache, so each new character costs
+  one position's work instead of a whole window's (equal to ``GPT.generate``
+  while the text fits in ``block_size``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["char_nll", "text_nll", "hidden_states", "embed", "sample"]
+
+
+def _check_model(model):
+    from utils.gpt import GPT
+
+    if not isinstance(model, GPT):
+        raise ValueError(f"model must be a utils.gpt.GPT, got {type(model).__name__}")
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _check_int(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+@torch.no_grad()
+def char_nll(model, ids, batch_size: int = 32) -> np.ndarray:
+    """``-ln P(x_t | x_<t)`` for t = 1..len(ids)-1, in nats (the first character has no context).
+
+    ``ids`` (a 1-D sequence of token ids) is cut into windows of ``block_size + 1``
+    ids that overlap by one, so every character is scored once; inside a window
+    the context grows from 1 to ``block_size`` characters.
+    """
+    _check_model(model)
+    _check_int(batch_size, "batch_size", 1)
+    ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+    if ids.ndim != 1 or len(ids) < 2:
+        raise ValueError(f"ids must be a 1-D sequence of at least 2 token ids, got shape {tuple(ids.shape)}")
+    T, dev = model.config.block_size, _device(model)
+    was_training = model.training
+    model.eval()
+    starts = list(range(0, len(ids) - 1, T))
+    out = []
+    for i in range(0, len(starts), batch_size):
+        chunk = [ids[s:s + T + 1] for s in starts[i:i + batch_size]]
+        n = [len(c) - 1 for c in chunk]
+        x = torch.zeros(len(chunk), max(n), dtype=torch.long)
+        y = torch.zeros_like(x)
+        for j, c in enumerate(chunk):
+            x[j, :n[j]], y[j, :n[j]] = c[:-1], c[1:]
+        logits, _ = model(x.to(dev))
+        nll = F.cross_entropy(logits.transpose(1, 2), y.to(dev), reduction="none").cpu()
+        out.extend(nll[j, :n[j]] for j in range(len(chunk)))
+    model.train(was_training)
+    return torch.cat(out).double().numpy()
+
+
+@torch.no_grad()
+def text_nll(model, tokenizer, texts, prefix="", batch_size: int = 64) -> np.ndarray:
+    """Total ``-ln P(text | prefix)`` in nats of each text (the prefix itself is not scored).
+
+    ``prefix`` is one string for all texts or a list, one per text; each
+    ``prefix + text`` must fit in ``block_size + 1`` characters, and a text needs
+    a non-empty prefix or at least two characters (its first character is then context).
+    """
+    _check_model(model)
+    _check_int(batch_size, "batch_size", 1)
+    texts = list(texts)
+    prefixes = [prefix] * len(texts) if isinstance(prefix, str) else list(prefix)
+    if len(prefixes) != len(texts) or not texts:
+        raise ValueError(f"texts must be non-empty and prefix a str or one per text, "
+                         f"got {len(texts)} texts and {len(prefixes)} prefixes")
+    T, dev = model.config.block_size, _device(model)
+    seqs = []
+    for p, t in zip(prefixes, texts):
+        if not p and len(t) < 2:
+            raise ValueError(f"a text without a prefix needs at least 2 characters, got {t!r}")
+        ids = tokenizer.encode(p + t)
+        if len(ids) > T + 1:
+            raise ValueError(f"prefix + text has {len(ids)} characters; at most block_size + 1 = {T + 1}")
+        seqs.append((ids, max(len(p), 1)))       # scored from position max(len(p), 1) on
+    was_training = model.training
+    model.eval()
+    out = np.empty(len(seqs))
+    for i in range(0, len(seqs), batch_size):
+        batch = seqs[i:i + batch_size]
+        L = max(len(ids) for ids, _ in batch) - 1
+        x = torch.zeros(len(batch), L, dtype=torch.long)
+        y = torch.full((len(batch), L), -100, dtype=torch.long)   # -100: not scored
+        for j, (ids, first) in enumerate(batch):
+            t = torch.tensor(ids)
+            x[j, :len(ids) - 1] = t[:-1]
+            y[j, first - 1:len(ids) - 1] = t[first:]
+        logits, _ = model(x.to(dev))
+        nll = F.cross_entropy(logits.transpose(1, 2), y.to(dev), reduction="none", ignore_index=-100)
+        out[i:i + len(batch)] = nll.sum(dim=1).double().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def hidden_states(model, idx, layer=None):
+    """The residual stream after ``layer`` blocks, ``(B, T, n_embd)``.
+
+    ``layer=None`` (default) is the model's final representation: all blocks and
+    the final LayerNorm, i.e. exactly what ``lm_head`` reads. ``layer=0`` is the
+    embeddings alone.
+    """
+    _check_model(model)
+    L = model.config.n_layer
+    if layer is not None:
+        _check_int(layer, "layer", 0)
+        if layer > L:
+            raise ValueError(f"layer must be None or an int in [0, {L}], got {layer!r}")
+    if idx.dim() != 2 or idx.shape[1] > model.config.block_size:
+        raise ValueError(f"idx must be (batch, time <= {model.config.block_size}), got {tuple(idx.shape)}")
+    tr = model.transformer
+    x = tr.drop(tr.wte(idx) + tr.wpe(torch.arange(idx.shape[1], device=idx.device)))
+    for block in tr.h[:L if layer is None else layer]:
+        x = block(x)
+    return tr.ln_f(x) if layer is None else x
+
+
+@torch.no_grad()
+def embed(model, tokenizer, texts, layer=None, pool: str = "mean", batch_size: int = 32) -> np.ndarray:
+    """One vector per text from :func:`hidden_states`.
+
+    ``pool="mean"``: the mean over the text's characters; ``"last"``: the state at
+    its last character (in a causal model, the only one that has read the whole
+    text; with ``layer=None``, what ``lm_head`` turns into the next-character
+    logits); ``"mean+last"``: both side by side (``2 * n_embd`` columns).
+    Texts longer than ``block_size`` are cut into windows read separately: the
+    mean is weighted by window length, "last" comes from the last window.
+    Texts are batched by length with padding on the right, which a causal model
+    never reads.
+    """
+    _check_model(model)
+    _check_int(batch_size, "batch_size", 1)
+    if pool not in ("mean", "last", "mean+last"):
+        raise ValueError(f"pool must be 'mean', 'last' or 'mean+last', got {pool!r}")
+    texts = list(texts)
+    if not texts or any(not isinstance(t, str) or not t for t in texts):
+        raise ValueError("texts must be a non-empty list of non-empty strings")
+    T, C = model.config.block_size, model.config.n_embd
+    pieces = []                                   # (text index, ids of one window)
+    for i, t in enumerate(texts):
+        ids = tokenizer.encode(t)
+        pieces.extend((i, ids[s:s + T]) for s in range(0, len(ids), T))
+    order = sorted(range(len(pieces)), key=lambda j: len(pieces[j][1]))
+    sums = torch.zeros(len(texts), C, dtype=torch.float64)
+    counts = torch.zeros(len(texts), dtype=torch.float64)
+    last = torch.zeros(len(texts), C, dtype=torch.float64)
+    last_window = {}
+    for j in range(len(pieces)):                   # windows come in text order: keep the final one
+        last_window[pieces[j][0]] = j
+    was_training = model.training
+    model.eval()
+    for b in range(0, len(order), batch_size):
+        chosen = order[b:b + batch_size]
+        n = torch.tensor([len(pieces[j][1]) for j in chosen])
+        x = torch.zeros(len(chosen), int(n.max()), dtype=torch.long)
+        for r, j in enumerate(chosen):
+            x[r, :n[r]] = torch.tensor(pieces[j][1])
+        h = hidden_states(model, x.to(_device(model)), layer).cpu()
+        valid = (torch.arange(x.shape[1])[None, :] < n[:, None]).unsqueeze(-1)
+        s = (h * valid).sum(dim=1).double()
+        for r, j in enumerate(chosen):
+            i = pieces[j][0]
+            sums[i] += s[r]
+            counts[i] += n[r]
+            if last_window[i] == j:
+                last[i] = h[r, n[r] - 1].double()
+    model.train(was_training)
+    mean = sums / counts[:, None]
+    out = {"mean": mean, "last": last, "mean+last": torch.cat([mean, last], dim=1)}[pool]
+    return out.float().numpy()
+
+
+def _forward_cached(model, idx, cache, start):
+    """Logits of the last position of ``idx`` (positions ``start``..), updating the cache."""
+    tr = model.transformer
+    t = idx.shape[1]
+    x = tr.wte(idx) + tr.wpe(torch.arange(start, start + t, device=idx.device))
+    for i, block in enumerate(tr.h):
+        q, k, v = block.attn.qkv(block.ln_1(x))
+        if cache[i] is not None:
+            k, v = torch.cat([cache[i][0], k], dim=2), torch.cat([cache[i][1], v], dim=2)
+        cache[i] = (k, v)
+        # prefill (empty cache, t > 1): causal among the prompt; one new token reads all of the cache
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=start == 0 and t > 1)
+        y = y.transpose(1, 2).contiguous().view(x.shape)
+        x = x + block.attn.c_proj(y)
+        x = x + block.mlp(block.ln_2(x))
+    return model.lm_head(tr.ln_f(x[:, -1, :]))
+
+
+@torch.no_grad()
+def sample(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None,
+           greedy: bool = False, generator=None):
+    """Extend ``idx`` (B, T0) by ``max_new_tokens`` tokens, with a key-value cache.
+
+    Each step feeds only the newest token and reuses the stored keys and values of
+    the earlier ones.  While ``T0 + max_new_tokens <= block_size`` the result is
+    what ``GPT.generate`` returns with the same ``generator``; beyond that, when the
+    cache is full, it restarts from the last ``block_size // 2`` tokens (so the
+    context is then between half and all of ``block_size``, where ``generate``
+    always uses the full window).  ``greedy=True`` takes the most likely token.
+    """
+    _check_model(model)
+    _check_int(max_new_tokens, "max_new_tokens", 0)
+    if not greedy and (not isinstance(temperature, (int, float)) or not temperature > 0):
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    if top_k is not None:
+        _check_int(top_k, "top_k", 1)
+    if idx.dim() != 2 or idx.shape[1] < 1:
+        raise ValueError(f"idx must be a (batch, time >= 1) tensor of token ids, got {tuple(idx.shape)}")
+    T = model.config.block_size
+    was_training = model.training
+    model.eval()
+    cache, pos, new = [None] * model.config.n_layer, 0, idx[:, -T:]
+    out = idx
+    for _ in range(max_new_tokens):
+        if pos + new.shape[1] > T:                # cache full: restart from the last T // 2 tokens
+            cache, pos, new = [None] * model.config.n_layer, 0, out[:, -(T // 2):]
+        logits = _forward_cached(model, new, cache, pos)
+        pos += new.shape[1]
+        if greedy:
+            nxt = logits.argmax(dim=-1, keepdim=True)
+        else:
+            logits = logits / temperature
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            nxt = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
+        out = torch.cat([out, nxt], dim=1)
+        new = nxt
+    model.train(was_training)
+    return out
