@@ -1,0 +1,462 @@
+"""The rendered book in a real browser: every page of the built HTML opened in headless Chromium.
+
+The book is built once (fixture ``built_book``, conftest.py), served on localhost, and every page is
+opened in Debian's ``chromium`` (``make browser`` installs it) driven by Playwright. Requests that
+leave localhost are blocked, as for a reader offline, and recorded: MathJax comes from a CDN, so
+here (and offline) formulas stay as their TeX source, ``\\(P(x_t \\mid x_{<t})\\)``; online, MathJax
+typesets them. A full-page screenshot of each page goes to ``_build/screenshots/`` next to
+``_build/html`` (set ``BOOK_BUILD_DIR`` to keep them).
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urldefrag, urlsplit
+
+import pytest
+
+from utils.notebooks import ROOT, repository_url
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# MathJax's URL (_config.yml) up to its "es5/" folder. Optionally, BOOK_MATHJAX_DIR names a local copy of that
+# folder's parent (npm's mathjax@3 package: `npm pack mathjax@3`), served in place of the CDN so that the
+# test can check that every formula typesets without a TeX error, as it will for a reader online.
+MATHJAX_URL = re.search(r"^\s*mathjax_path:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+MATHJAX_CDN = MATHJAX_URL.split("es5/")[0]
+MATHJAX_DIR = os.environ.get("BOOK_MATHJAX_DIR")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Markup for the test and grading tools (nbval, otter-grader) that must not reach a reader: looked for in
+# the code cells and their outputs, and in the prose; directive syntax in the prose means a failed parse.
+TOOL_MARKUP = re.compile(r"NBVAL_[A-Z_]+|#\s*(?:BEGIN|END)\s+(?:QUESTION|SOLUTION|TESTS|PROMPT)\b"
+                         r"|^\s*#\s*SOLUTION\b", re.M)
+RAW_DIRECTIVE = re.compile(r"\{(?:solution-start|solution-end|exercise)\}|:label:\s*ex-|:class:\s*dropdown")
+
+# What the page shows, gathered in the browser after the page has loaded.
+PAGE_FACTS_JS = """() => {
+  const imgs = Array.from(document.images).map(i => ({
+      src: i.currentSrc || i.src, alt: i.getAttribute('alt'), complete: i.complete,
+      width: i.naturalWidth, height: i.naturalHeight, inOutput: !!i.closest('.cell_output')}));
+  const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
+  const math = Array.from(document.querySelectorAll('span.math, div.math')).map(m => {
+      const copy = m.cloneNode(true);                 // without the equation number "(1)"
+      copy.querySelectorAll('.eqno').forEach(e => e.remove());
+      return copy.textContent;
+  });
+  if (!document.body) throw new Error('page not ready');
+  const h1 = document.querySelector('main h1, article h1, h1');
+  const refs = Array.from(document.querySelectorAll('a.reference.internal[href*="#"]')).map(a => {
+      const id = decodeURIComponent(a.hash.slice(1));
+      const same = a.pathname === location.pathname;
+      const target = same && id ? document.getElementById(id) : null;
+      return {text: a.textContent.trim(), same: same,
+              kind: target ? (target.closest('figure') ? 'figure' :
+                              target.closest('div.math, span.eqno') ? 'equation' : '')
+                           : ''};
+  });
+  return {
+    title: h1 ? h1.textContent.replace(/[#¶]/g, '').trim() : '',
+    text: document.body.innerText, imgs, links, math,
+    cells: Array.from(document.querySelectorAll('.cell')).map(c => c.textContent).join(' '),
+    prose: (() => {                                   // the page's text outside code (prose may quote it)
+      const main = (document.querySelector('main') || document.body).cloneNode(true);
+      main.querySelectorAll('code, pre, .cell, script, style').forEach(e => e.remove());
+      return main.textContent; })(),
+    mathjaxScript: Array.from(document.scripts).some(s => /mathjax/i.test(s.src)),
+    typeset: document.querySelectorAll('mjx-container').length,
+    mathErrors: [                                     // TeX errors, and undefined macros (shown in red)
+      ...Array.from(document.querySelectorAll('mjx-merror[data-mjx-error]')).map(e => e.dataset.mjxError),
+      ...Array.from(document.querySelectorAll('mjx-assistive-mml mtext[mathcolor="red"]')).map(
+          e => 'undefined ' + e.textContent)],
+    prev: (document.querySelector('a.left-prev') || {}).href || null,
+    next: (document.querySelector('a.right-next') || {}).href || null,
+    colab: Array.from(document.querySelectorAll('a[href*="colab.research.google.com"]')).map(a => a.href),
+    figuresWithCaption: document.querySelectorAll('figure figcaption').length,
+    figuresNumbered: document.querySelectorAll('figure figcaption .caption-number').length,
+    labelledEquations: document.querySelectorAll('div.math[id]').length,
+    numberedEquations: document.querySelectorAll('div.math[id] .eqno').length,
+    refs,
+  };
+}"""
+
+
+@dataclass
+class Visit:
+    """What the browser saw on one page."""
+    path: str
+    status: int | None = None
+    facts: dict = field(default_factory=dict)
+    page_errors: list = field(default_factory=list)       # uncaught JavaScript exceptions
+    console_errors: list = field(default_factory=list)    # (text, url of the script or resource)
+    blocked: list = field(default_factory=list)           # external requests, aborted
+    failed: list = field(default_factory=list)            # local requests that failed or were >= 400
+    mathjax_local: bool = False                           # MathJax served from BOOK_MATHJAX_DIR
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def book_pages(html_root: Path) -> list[str]:
+    """Every HTML page of the book (not the theme's files under ``_static`` and the like)."""
+    return sorted(p.relative_to(html_root).as_posix() for p in html_root.rglob("*.html")
+                  if not any(part.startswith("_") for part in p.relative_to(html_root).parts[:-1]))
+
+
+def toc_order() -> list[str]:
+    """The pages in reading order: the root, then every ``file:`` entry of ``_toc.yml``."""
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    root = re.search(r"^root:\s*(\S+)", toc, re.M).group(1)
+    return [f"{root}.html"] + [f"{name}.html" for name in re.findall(r"^\s*-?\s*file:\s*(\S+)", toc, re.M)]
+
+
+def chapter_title(stem: str) -> str:
+    import nbformat
+
+    nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
+    return nb.cells[0].source.splitlines()[0].lstrip("#").strip()
+
+
+@pytest.fixture(scope="module")
+def browse(built_book):
+    """Serve the book on localhost, open every page in headless Chromium, return base URL and visits."""
+    require_browser()
+    return browse_book(built_book)
+
+
+def require_browser() -> None:
+    """Fail (not skip: a skipped browser test would pass CI unseen) if Playwright or Chromium is missing."""
+    try:
+        import playwright.sync_api  # noqa: F401 - installed with otter-grader (requirements.txt)
+    except ImportError:
+        pytest.fail("Playwright is missing: `make install` installs it (a dependency of otter-grader)")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's package (`make browser`)")
+
+
+def browse_book(html_root: Path) -> tuple[str, dict[str, Visit]]:
+    """Open every page of the built book; save screenshots and ``browser_report.txt`` beside it."""
+    from playwright.sync_api import sync_playwright
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(html_root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/"
+    shots = html_root.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    visits = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            for path in book_pages(html_root):
+                visits[path] = _visit(context, base, path, shots)
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (html_root.parent / "browser_report.txt").write_text(report(base, visits), encoding="utf-8")
+    return base, visits
+
+
+def report(base: str, visits: dict[str, Visit]) -> str:
+    """A summary for people: pages, links, images, and what was blocked (loaded from elsewhere)."""
+    links = [href for v in visits.values() for href in v.facts.get("links", [])]
+    internal = [href for href in links if href.startswith(base)]
+    blocked = sorted({url for v in visits.values() for url in v.blocked})
+    lines = [f"pages opened: {len(visits)}",
+             f"links on the pages: {len(links)} ({len(internal)} internal, {len(set(internal))} distinct; "
+             f"{len(set(links) - set(internal))} distinct external, not followed)",
+             f"images: {sum(len(v.facts.get('imgs', [])) for v in visits.values())}",
+             "external requests blocked (what an offline reader also misses):"]
+    lines += [f"  {url}  ({sum(url in v.blocked for v in visits.values())} pages)"
+              for url in blocked] or ["  none"]
+    lines += ["", "page  status  images  math  blocked"]
+    lines += [f"{p}  {v.status}  {len(v.facts.get('imgs', []))}  {len(v.facts.get('math', []))}  "
+              f"{len(v.blocked)}"
+              for p, v in visits.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _visit(context, base: str, path: str, shots: Path) -> Visit:
+    from playwright.sync_api import Error as PlaywrightError
+
+    visit = Visit(path)
+    page = context.new_page()
+
+    def route(route_):
+        url = route_.request.url
+        local_mathjax = Path(MATHJAX_DIR or "/nonexistent") / urlsplit(url).path.removeprefix(
+            urlsplit(MATHJAX_CDN).path)
+        if url.startswith(base):
+            route_.continue_()
+        elif MATHJAX_DIR and url.startswith(MATHJAX_CDN) and local_mathjax.is_file():
+            visit.mathjax_local = True
+            route_.fulfill(path=str(local_mathjax))
+        else:
+            visit.blocked.append(url)
+            route_.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda err: visit.page_errors.append(str(err)))
+    page.on("console", lambda msg: msg.type == "error" and visit.console_errors.append(
+        (msg.text, (msg.location or {}).get("url", ""))))
+    page.on("requestfailed", lambda req: req.url.startswith(base) and visit.failed.append(
+        f"{req.url}: {req.failure}"))
+    page.on("response", lambda resp: resp.url.startswith(base) and resp.status >= 400 and visit.failed.append(
+        f"{resp.url}: HTTP {resp.status}"))
+    response = page.goto(base + path, wait_until="load")
+    visit.status = response.status if response else None
+    page.wait_for_timeout(300)                       # let the theme's scripts finish
+    if visit.mathjax_local:                          # wait until MathJax has typeset the page
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise.then(() => true)")
+    for attempt in range(3):                         # index.html redirects to the root page
+        try:
+            page.wait_for_load_state("load")
+            visit.facts = page.evaluate(PAGE_FACTS_JS)
+            break
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+            page.wait_for_timeout(500)
+    visit.facts["url"] = page.url
+    page.screenshot(path=str(shots / (path.replace("/", "__").removesuffix(".html") + ".jpg")),
+                    full_page=True, type="jpeg", quality=50)
+    page.close()
+    return visit
+
+
+def _local(base: str, url: str) -> str | None:
+    """The page path of a same-site URL (None for external ones)."""
+    if not url.startswith(base):
+        return None
+    path = urlsplit(url).path.removeprefix(urlsplit(base).path)
+    return path + "index.html" if path.endswith("/") or path == "" else path
+
+
+# ---------------------------------------------------------------- the checks (each returns its problems)
+
+
+def http_problems(visits) -> list[str]:
+    out = [f"{p}: HTTP {v.status}" for p, v in visits.items() if v.status != 200]
+    return out + [f"{p}: {failure}" for p, v in visits.items() for failure in v.failed]
+
+
+def js_problems(base: str, visits) -> list[str]:
+    """Uncaught exceptions, and console errors other than the failed load of a blocked external URL."""
+    out = []
+    for path, v in visits.items():
+        out += [f"{path}: {err}" for err in v.page_errors]
+        out += [f"{path}: {text} ({url})" for text, url in v.console_errors
+                if not (url and not url.startswith(base) and url in v.blocked)]
+    return out
+
+
+def image_problems(visits) -> list[str]:
+    out = []
+    for path, v in visits.items():
+        for img in v.facts["imgs"]:
+            if not (img["complete"] and img["width"] > 0 and img["height"] > 0):
+                out.append(f"{path}: {img['src']} did not load")
+            alt = (img["alt"] or "").strip()
+            if not alt or re.search(r"\.(png|jpe?g|gif|svg|webp)$", alt, re.I):
+                out.append(f"{path}: {img['src']} has no real alt text ({alt!r})")
+    return out
+
+
+def link_problems(base: str, visits, html_root: Path) -> list[str]:
+    """Internal links whose page is missing, or whose #fragment names no element of that page."""
+    ids, out = {}, []
+    for path, v in visits.items():
+        for href in v.facts["links"]:
+            url, fragment = urldefrag(href)
+            target = _local(base, url)
+            if target is None:
+                continue                                  # external: not followed offline
+            file = html_root / target
+            if not file.is_file():
+                out.append(f"{path}: {href}")
+            elif fragment and file.suffix == ".html":
+                if target not in ids:
+                    ids[target] = set(re.findall(r'\sid="([^"]+)"', file.read_text(encoding="utf-8")))
+                if fragment not in ids[target]:
+                    out.append(f"{path}: {href} (no element with id {fragment!r})")
+    return out
+
+
+def markup_problems(visits) -> list[str]:
+    out = []
+    for path, v in visits.items():
+        found = {m.group(0) for m in TOOL_MARKUP.finditer(v.facts["cells"] + "\n" + v.facts["prose"])}
+        found |= {m.group(0) for m in RAW_DIRECTIVE.finditer(v.facts["prose"])}
+        out += [f"{path}: {leak!r}" for leak in sorted(found)]
+    return out
+
+
+def test_the_checks_catch_a_broken_page(tmp_path):
+    """Each check finds its defect on a page made to have them all (so a green run means something)."""
+    require_browser()
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "bad.html").write_text(
+        "<html><body><main><h1>Bad</h1>"
+        '<div class="cell"><pre># NBVAL_CHECK_OUTPUT\nprint(1)</pre></div>'
+        "<p>{solution-start} left unparsed</p>"
+        '<img src="missing.png" alt="missing.png"><a href="nowhere.html">x</a><a href="bad.html#nope">y</a>'
+        '<script src="https://cdn.example.org/lib.js"></script><script>undefinedFunction()</script>'
+        "</main></body></html>", encoding="utf-8")
+    base, visits = browse_book(html)
+    assert visits["bad.html"].blocked == ["https://cdn.example.org/lib.js"]
+    assert any("missing.png: HTTP 404" in p for p in http_problems(visits))
+    assert [p for p in js_problems(base, visits) if "undefinedFunction" in p]
+    assert not [p for p in js_problems(base, visits) if "cdn.example.org" in p]   # blocked: not an error
+    assert len(image_problems(visits)) == 2                # not loaded, and alt text is a file name
+    assert len(link_problems(base, visits, html)) == 2     # missing page, missing anchor
+    leaks = {p.split(": ", 1)[1] for p in markup_problems(visits)}
+    assert leaks == {"'NBVAL_CHECK_OUTPUT'", "'{solution-start}'"}
+
+
+@pytest.mark.skipif(not MATHJAX_DIR, reason="needs a local MathJax 3 (BOOK_MATHJAX_DIR)")
+def test_the_math_check_catches_a_tex_error(tmp_path):
+    require_browser()
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "math.html").write_text(
+        f'<html><head><script defer src="{MATHJAX_URL}"></script></head><body><main><h1>Math</h1>'
+        '<p><span class="math">\\(x^2\\)</span> <span class="math">\\(\\foo x\\)</span> '
+        '<span class="math">\\(x^1^2\\)</span> <span class="math">\\(\\frac{1}{\\)</span></p>'
+        "</main></body></html>", encoding="utf-8")
+    _, visits = browse_book(html)
+    facts = visits["math.html"].facts
+    assert visits["math.html"].mathjax_local
+    assert facts["typeset"] == 3                           # the unbalanced formula is left as text
+    assert sorted(facts["mathErrors"]) == ["Double exponent: use braces to clarify", "undefined \\foo"]
+
+
+# ---------------------------------------------------------------- every page of the book
+
+
+def test_every_page_was_opened(browse, built_book):
+    _, visits = browse
+    assert set(toc_order()) <= set(visits), "a page in _toc.yml was not built"
+    assert len(visits) >= len(toc_order())
+
+
+def test_every_page_answers_200_and_every_local_request_succeeds(browse):
+    assert not http_problems(browse[1])
+
+
+def test_no_javascript_errors_except_blocked_external_loads(browse):
+    problems = js_problems(*browse)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_image_loads_and_has_alt_text(browse):
+    problems = image_problems(browse[1])
+    assert not problems, "\n".join(problems)
+
+
+def test_every_internal_link_resolves(browse, built_book):
+    problems = link_problems(*browse, built_book)
+    assert not problems, "\n".join(problems)
+
+
+def test_no_raw_grader_or_nbval_markup_is_shown(browse):
+    problems = markup_problems(browse[1])
+    assert not problems, "\n".join(problems)
+
+
+def test_prev_and_next_follow_the_table_of_contents(browse):
+    base, visits = browse
+    order = toc_order()
+    for i, path in enumerate(order):
+        facts = visits[path].facts
+        prev = _local(base, urldefrag(facts["prev"])[0]) if facts["prev"] else None
+        nxt = _local(base, urldefrag(facts["next"])[0]) if facts["next"] else None
+        assert prev == (order[i - 1] if i > 0 else None), f"{path}: previous link {facts['prev']}"
+        assert nxt == (order[i + 1] if i + 1 < len(order) else None), f"{path}: next link {facts['next']}"
+
+
+def test_references_to_figures_and_equations_show_numbers(browse):
+    _, visits = browse
+    problems = []
+    for path, v in visits.items():
+        f = v.facts
+        if f["figuresNumbered"] != f["figuresWithCaption"]:
+            problems.append(f"{path}: {f['figuresWithCaption'] - f['figuresNumbered']} captioned figures "
+                            "without a number")
+        if f["numberedEquations"] != f["labelledEquations"]:
+            problems.append(f"{path}: {f['labelledEquations'] - f['numberedEquations']} labelled equations "
+                            "without a number")
+        for ref in f["refs"]:
+            if ref["kind"] and not re.search(r"\d", ref["text"]):
+                problems.append(f"{path}: reference to a {ref['kind']} reads {ref['text']!r}, no number")
+    assert not problems, "\n".join(problems)
+
+
+def test_math_is_on_the_page_as_tex_for_mathjax(browse):
+    """Offline MathJax cannot load, so a formula shows as its TeX source between \\( \\) or \\[ \\].
+
+    With BOOK_MATHJAX_DIR set, MathJax runs, and every formula must typeset without a TeX error.
+    """
+    _, visits = browse
+    tex = re.compile(r"\s*(\\\(.+\\\)|\\\[.+\\\]|\$\$.+\$\$)\s*", re.S)
+    problems = []
+    for path in [p for p in visits if re.match(r"chapters/\d\d_", p)]:
+        v, f = visits[path], visits[path].facts
+        if not (f["mathjaxScript"] and f["math"]):
+            problems.append(f"{path}: no MathJax script or no math")
+        elif v.mathjax_local:
+            if f["typeset"] < len(f["math"]) or f["mathErrors"]:
+                problems.append(f"{path}: {f['typeset']} of {len(f['math'])} formulas typeset; "
+                                f"errors: {f['mathErrors'][:5]}")
+        else:
+            bad = [m for m in f["math"] if not tex.fullmatch(m)]
+            if bad:
+                problems.append(f"{path}: math without TeX delimiters: {bad[:3]}")
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- chapter pages
+
+
+def _chapters(visits):
+    return {p: v for p, v in visits.items() if re.fullmatch(r"chapters/\d\d_[\w-]+\.html", p)}
+
+
+def test_there_are_chapter_pages(browse):
+    assert _chapters(browse[1])
+
+
+def _plain_quotes(text: str) -> str:
+    """Sphinx prints ' and " as typographic quotes."""
+    return text.translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\""))
+
+
+def test_each_chapter_shows_its_title_and_a_figure(browse):
+    problems = []
+    for path, v in _chapters(browse[1]).items():
+        title = _plain_quotes(chapter_title(Path(path).stem))
+        if title not in _plain_quotes(v.facts["title"]) or title not in _plain_quotes(v.facts["text"]):
+            problems.append(f"{path}: heading {v.facts['title']!r}, expected {title!r}")
+        if not [i for i in v.facts["imgs"] if i["inOutput"] and i["width"] > 0]:
+            problems.append(f"{path}: no figure among the cell outputs (is the notebook stored executed?)")
+    assert not problems, "\n".join(problems)
+
+
+def test_each_chapter_has_a_colab_button_for_its_notebook(browse):
+    repo = urlsplit(repository_url()).path.strip("/")
+    branch = re.search(r"^\s+branch:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+    for path, v in _chapters(browse[1]).items():
+        notebook = path.removesuffix(".html") + ".ipynb"
+        expected = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{notebook}"
+        assert expected in v.facts["colab"], f"{path}: Colab links {v.facts['colab']}"
+        assert (ROOT / f"{path.removesuffix('.html')}.ipynb").is_file()
