@@ -1,0 +1,540 @@
+"""The book's training loop for :class:`utils.gpt.GPT` (built in chapter 5).
+
+One concern: turn a model and a stream of token ids into a trained model, with
+everything chapter 5 explains written so that it can be read in one sitting:
+
+* :func:`lr_at` -- linear warm-up, then cosine decay to ``min_lr``;
+* :func:`adamw_step_numpy` -- one AdamW update written out in NumPy (moments,
+  bias correction, decoupled weight decay), the reference that chapter 5 and
+  ``tests/test_train.py`` check ``torch.optim.AdamW`` against;
+* :func:`estimate_loss` (a few fixed random batches, cheap) and :func:`evaluate`
+  (every token of a held-out text once, the number to report);
+* :func:`train` -- the loop: AdamW, gradient clipping, tqdm, an optional
+  ``callback`` (live plots, samples), checkpoints;
+* :func:`save_training_checkpoint` / :func:`load_training_checkpoint` -- model,
+  optimiser and random-number state in ``safetensors`` files with the
+  configuration alongside as JSON, so a run can be resumed exactly;
+* a command-line entry point.  The book's pretrained model (``data/pretrained``)
+  is made by exactly this command::
+
+      python -m utils.train --preset pretrained --out data/pretrained
+
+``python -m utils.train --help`` lists the other options (``--preset book`` is
+the 2-minute CPU run of chapter 5, ``--resume DIR`` continues a run).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from utils.data import CharTokenizer, get_batch, load_corpus
+from utils.gpt import GPT, GPTConfig, save_checkpoint
+
+__all__ = ["TrainConfig", "PRESETS", "lr_at", "adamw_step_numpy", "estimate_loss", "evaluate",
+           "build_model", "make_optimizer", "train", "save_training_checkpoint",
+           "load_training_checkpoint", "encode_splits", "main"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run: the model's shape and the optimisation."""
+    # model (see utils.gpt.GPTConfig)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 64
+    dropout: float = 0.0
+    bias: bool = True
+    # optimisation
+    batch_size: int = 32
+    max_steps: int = 1000
+    lr: float = 3e-3             # peak learning rate, reached after the warm-up
+    min_lr: float = 3e-4         # the cosine ends here at max_steps
+    warmup_steps: int = 50
+    weight_decay: float = 0.1    # decoupled, on the 2-D weights only
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0       # max global gradient norm; 0 switches clipping off
+    # bookkeeping
+    eval_interval: int = 250     # steps between two estimates of the train/val loss
+    eval_iters: int = 10         # batches per estimate
+    eval_batch_size: int = 64
+    seed: int = 1337             # model initialisation and batch order
+    threads: int = 0             # torch CPU threads; 0 leaves PyTorch's default
+
+    def __post_init__(self):
+        ints = ("batch_size", "max_steps", "eval_interval", "eval_iters", "eval_batch_size")
+        for name in ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
+        for name in ("warmup_steps", "seed", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if not _number(self.lr) or not self.lr > 0:
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not _number(self.min_lr) or not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"min_lr must be a number in [0, lr={self.lr}], got {self.min_lr!r}")
+        if not _number(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not _number(value) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        if not _number(self.grad_clip) or self.grad_clip < 0:
+            raise ValueError(f"grad_clip must be a number >= 0 (0 = no clipping), got {self.grad_clip!r}")
+        self.model_config(1)  # validates the model fields
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
+                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+#: Named configurations.  ``book``: chapter 5's CPU run (about 2 minutes on 2 idle
+#: cores); ``pretrained``: the checkpoint in data/pretrained; ``gpu``: a larger run
+#: for a CUDA device (not measured for the book); ``tiny``: tests.
+PRESETS = {
+    "book": TrainConfig(batch_size=16, max_steps=1800, lr=3e-3, min_lr=3e-5, warmup_steps=100, threads=2),
+    "pretrained": TrainConfig(block_size=128, batch_size=32, max_steps=2000, lr=2e-3, min_lr=2e-4,
+                              warmup_steps=100, eval_interval=250, eval_iters=20, threads=1),
+    "gpu": TrainConfig(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, batch_size=64,
+                       max_steps=5000, lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,
+                       eval_interval=250, eval_iters=50),
+    "tiny": TrainConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, batch_size=8, max_steps=20,
+                        warmup_steps=5, eval_interval=10, eval_iters=2, eval_batch_size=8),
+}
+
+
+# --- learning-rate schedule ----------------------------------------------------------
+def lr_at(step: int, max_lr: float, warmup_steps: int, max_steps: int, min_lr: float = 0.0) -> float:
+    """The learning rate for optimisation step ``step`` (0-based).
+
+    Linear warm-up ``max_lr * (step + 1) / warmup_steps`` for the first
+    ``warmup_steps`` steps, then a half cosine from ``max_lr`` down to
+    ``min_lr`` at ``step == max_steps``; ``min_lr`` after that.
+    """
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
+    if not _number(max_lr) or not max_lr > 0:
+        raise ValueError(f"max_lr must be a number > 0, got {max_lr!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or not 0 <= warmup_steps <= max_steps:
+        raise ValueError(f"warmup_steps must be an int in [0, max_steps={max_steps}], got {warmup_steps!r}")
+    if not _number(min_lr) or not 0 <= min_lr <= max_lr:
+        raise ValueError(f"min_lr must be a number in [0, max_lr={max_lr}], got {min_lr!r}")
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= max_steps:
+        return min_lr
+    progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)   # 0 -> 1
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+
+
+# --- AdamW, written out -------------------------------------------------------------
+def adamw_step_numpy(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    """One AdamW update of one parameter array; returns ``(param, m, v)`` (new arrays).
+
+    ``t`` is the number of this step, counted from 1.  Decoupled weight decay
+    (Loshchilov & Hutter) shrinks the weights directly, outside the adaptive
+    scaling; then Adam (Kingma & Ba) with bias-corrected moments::
+
+        param <- param * (1 - lr * weight_decay)
+        m <- beta1 m + (1 - beta1) g          v <- beta2 v + (1 - beta2) g^2
+        m_hat = m / (1 - beta1^t)             v_hat = v / (1 - beta2^t)
+        param <- param - lr * m_hat / (sqrt(v_hat) + eps)
+
+    This is the order ``torch.optim.AdamW`` uses.
+    """
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
+        raise ValueError(f"t must be the step number, an int >= 1, got {t!r}")
+    if not _number(lr) or lr < 0:
+        raise ValueError(f"lr must be a number >= 0, got {lr!r}")
+    for name, b in (("beta1", beta1), ("beta2", beta2)):
+        if not _number(b) or not 0 <= b < 1:
+            raise ValueError(f"{name} must be a number in [0, 1), got {b!r}")
+    if not _number(weight_decay) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    param, grad, m, v = (np.asarray(a) for a in (param, grad, m, v))
+    if not (param.shape == grad.shape == m.shape == v.shape):
+        raise ValueError(f"param, grad, m, v must have one shape, got "
+                         f"{param.shape}, {grad.shape}, {m.shape}, {v.shape}")
+    param = param * (1 - lr * weight_decay)
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad ** 2
+    m_hat = m / (1 - beta1 ** t)
+    v_hat = v / (1 - beta2 ** t)
+    param = param - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return param, m, v
+
+
+# --- data and evaluation --------------------------------------------------------------
+def encode_splits(tokenizer: CharTokenizer | None = None):
+    """``(tokenizer, train_ids, val_ids)``: the book's vocabulary and the train / validation
+    plays as int64 tensors (validation = the held-out plays of ``utils.data.SPLITS``)."""
+    if tokenizer is None:
+        tokenizer, train_ids, val_ids = _encoded_book_splits()
+        return tokenizer, train_ids.clone(), val_ids.clone()
+    train_ids = torch.tensor(tokenizer.encode(load_corpus("train")), dtype=torch.int64)
+    val_ids = torch.tensor(tokenizer.encode(load_corpus("val")), dtype=torch.int64)
+    return tokenizer, train_ids, val_ids
+
+
+@functools.lru_cache(maxsize=1)
+def _encoded_book_splits():
+    """Encoding 4.4 M characters takes a few seconds: do it once per process."""
+    tokenizer = CharTokenizer.from_text(load_corpus())
+    return (tokenizer, torch.tensor(tokenizer.encode(load_corpus("train")), dtype=torch.int64),
+            torch.tensor(tokenizer.encode(load_corpus("val")), dtype=torch.int64))
+
+
+def _check_ids(name, ids, block_size):
+    if ids is None or not hasattr(ids, "__len__"):
+        raise ValueError(f"{name} must be a 1-D sequence of token ids, got {type(ids).__name__}")
+    if len(ids) < block_size + 1:
+        raise ValueError(f"{name} must hold at least block_size + 1 = {block_size + 1} tokens, got {len(ids)}")
+
+
+@torch.no_grad()
+def estimate_loss(model: GPT, ids, batch_size: int = 64, iters: int = 10, seed: int = 0) -> float:
+    """Mean loss over ``iters`` random batches of ``ids`` that depend only on ``seed``
+    (the same batches at every call, so estimates during training are comparable)."""
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be an int >= 1, got {iters!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    block_size = model.config.block_size
+    _check_ids("ids", ids, block_size)
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for _ in range(iters):
+        x, y = get_batch(ids, block_size, batch_size, generator=gen, device=device)
+        total += model(x, y)[1].item()
+    model.train(was_training)
+    return total / iters
+
+
+@torch.no_grad()
+def evaluate(model: GPT, ids, batch_size: int = 64) -> float:
+    """Mean next-token loss (nats) over ALL of ``ids``, each token predicted once.
+
+    The text is cut into consecutive windows of ``block_size + 1`` tokens
+    overlapping by one (the last token of a window is the first input of the
+    next), so every token after the first is a target exactly once; the last
+    partial window is evaluated too.  ``exp`` of this number is the perplexity.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    T = model.config.block_size
+    ids = torch.as_tensor(np.asarray(ids) if not isinstance(ids, torch.Tensor) else ids).long()
+    if ids.ndim != 1 or len(ids) < 2:
+        raise ValueError(f"ids must be 1-D with at least 2 tokens, got shape {tuple(ids.shape)}")
+    device = next(model.parameters()).device
+    n_full = (len(ids) - 1) // T
+    x_all = ids[: n_full * T].view(n_full, T)
+    y_all = ids[1: n_full * T + 1].view(n_full, T)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, n_full, batch_size):
+        x, y = x_all[i:i + batch_size].to(device), y_all[i:i + batch_size].to(device)
+        loss = model(x, y)[1]
+        total += loss.item() * y.numel()
+        count += y.numel()
+    rest = len(ids) - 1 - n_full * T
+    if rest > 0:
+        x = ids[n_full * T: n_full * T + rest][None].to(device)
+        y = ids[n_full * T + 1:][None].to(device)
+        total += model(x, y)[1].item() * rest
+        count += rest
+    model.train(was_training)
+    return total / count
+
+
+# --- the loop -------------------------------------------------------------------------
+def build_model(cfg: TrainConfig, vocab_size: int, device="cpu") -> GPT:
+    """A freshly initialised GPT of ``cfg``'s shape, seeded with ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    return GPT(cfg.model_config(vocab_size)).to(device)
+
+
+def make_optimizer(model: GPT, cfg: TrainConfig):
+    """AdamW as GPT.configure_optimizer builds it (decay on matrices only; foreach on the
+    CPU, fused on CUDA), with ``cfg``'s peak lr, betas and weight decay."""
+    return model.configure_optimizer(weight_decay=cfg.weight_decay, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def new_history() -> dict:
+    """An empty record of a run; :func:`train` appends to it and resumes from ``history["step"]``."""
+    return {"step": 0, "train_time_s": 0.0, "tokens": 0, "steps": [], "train_loss": [], "lr": [],
+            "eval_steps": [], "eval_train": [], "eval_val": []}
+
+
+def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=None, history=None,
+          generator=None, steps=None, callback=None, progress=True, checkpoint_dir=None,
+          checkpoint_interval=None) -> dict:
+    """Train ``model`` on random windows of ``train_ids``; returns the run's ``history``.
+
+    Each step: a batch from ``generator`` (seeded with ``cfg.seed`` if None), the
+    learning rate of :func:`lr_at`, forward, backward, global-norm clipping to
+    ``cfg.grad_clip``, an AdamW step.  Every ``cfg.eval_interval`` steps and at
+    the end, :func:`estimate_loss` on train and (if given) validation data is
+    recorded and ``callback(history, model)`` is called (draw a plot, print a
+    sample); also after the last step of the schedule (``cfg.max_steps``).  ``steps`` limits how many steps this call runs (default: up to
+    ``cfg.max_steps``); pass the ``optimizer``, ``history`` and ``generator``
+    back in (or from :func:`load_training_checkpoint`) to continue a run exactly.
+    With ``checkpoint_dir`` a resumable checkpoint is written every
+    ``checkpoint_interval`` steps (default: at each evaluation) and at the end.
+    """
+    if not isinstance(model, GPT):
+        raise ValueError(f"model must be a utils.gpt.GPT, got {type(model).__name__}")
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    if model.config.block_size != cfg.block_size:
+        raise ValueError(f"cfg.block_size ({cfg.block_size}) differs from the model's "
+                         f"({model.config.block_size})")
+    _check_ids("train_ids", train_ids, cfg.block_size)
+    if val_ids is not None:
+        _check_ids("val_ids", val_ids, cfg.block_size)
+    history = history if history is not None else new_history()
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be None or an int >= 1, got {steps!r}")
+    start = history["step"]
+    end = cfg.max_steps if steps is None else start + steps
+    if end > cfg.max_steps:
+        raise ValueError(f"steps: the run is at step {start} of max_steps={cfg.max_steps}, "
+                         f"so at most {cfg.max_steps - start} more steps, got {steps}")
+    if checkpoint_interval is not None and (not isinstance(checkpoint_interval, int) or checkpoint_interval < 1):
+        raise ValueError(f"checkpoint_interval must be None or an int >= 1, got {checkpoint_interval!r}")
+    if cfg.threads and next(model.parameters()).device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    device = next(model.parameters()).device
+    optimizer = optimizer or make_optimizer(model, cfg)
+    generator = generator or torch.Generator().manual_seed(cfg.seed)
+    train_ids = torch.as_tensor(np.asarray(train_ids) if not isinstance(train_ids, torch.Tensor) else train_ids)
+    params = [p for p in model.parameters() if p.requires_grad]
+    ckpt_every = checkpoint_interval or cfg.eval_interval
+
+    def record_eval(step):
+        history["eval_steps"].append(step)
+        history["eval_train"].append(estimate_loss(model, train_ids, cfg.eval_batch_size, cfg.eval_iters, seed=1))
+        history["eval_val"].append(None if val_ids is None else
+                                   estimate_loss(model, val_ids, cfg.eval_batch_size, cfg.eval_iters, seed=2))
+        if callback is not None:
+            callback(history, model)
+
+    model.train()
+    bar = _tqdm(total=end - start, disable=not progress, desc="training", leave=True)
+    for step in range(start, end):
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg.lr, min(cfg.warmup_steps, cfg.max_steps), cfg.max_steps, cfg.min_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, generator=generator, device=device)
+        _, loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        loss_value = loss.item()
+        history["train_time_s"] += time.perf_counter() - t0
+        history["step"] = step + 1
+        history["tokens"] += x.numel()
+        history["steps"].append(step + 1)
+        history["train_loss"].append(loss_value)
+        history["lr"].append(lr)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}", refresh=False)
+        if (step + 1) % cfg.eval_interval == 0 or step + 1 == cfg.max_steps:
+            record_eval(step + 1)
+            if val_ids is not None:
+                bar.set_postfix(loss=f"{loss_value:.3f}", val=f"{history['eval_val'][-1]:.3f}", refresh=False)
+        if checkpoint_dir is not None and ((step + 1) % ckpt_every == 0 or step + 1 == end):
+            save_training_checkpoint(checkpoint_dir, model, optimizer, cfg, history, generator)
+    bar.close()
+    return history
+
+
+def _tqdm(**kwargs):
+    from tqdm.auto import tqdm
+    return tqdm(**kwargs)
+
+
+# --- checkpoints ----------------------------------------------------------------------
+MODEL_FILE, CONFIG_FILE, VOCAB_FILE = "model.safetensors", "config.json", "vocab.json"
+OPTIMIZER_FILE, STATE_FILE = "optimizer.safetensors", "trainer_state.json"
+
+
+def save_training_checkpoint(directory, model: GPT, optimizer, cfg: TrainConfig, history: dict,
+                             generator=None, tokenizer: CharTokenizer | None = None, **results) -> Path:
+    """Write a checkpoint directory; returns its path.
+
+    ``model.safetensors`` (weights, GPTConfig in the metadata), ``config.json``
+    (``{"model": GPTConfig, "train": TrainConfig, "results": {...}}``) and, if a
+    ``tokenizer`` is given, ``vocab.json`` (its characters).  When an
+    ``optimizer`` is given, also ``optimizer.safetensors`` (AdamW's moments and
+    step counts, and the batch generator's state) and ``trainer_state.json`` (the
+    history), which :func:`load_training_checkpoint` needs to resume.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, directory / MODEL_FILE, step=history["step"])
+    meta = {"model": asdict(model.config), "train": asdict(cfg),
+            "results": {"step": history["step"], **results}}
+    (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    if tokenizer is not None:
+        (directory / VOCAB_FILE).write_text(json.dumps(tokenizer.chars, ensure_ascii=False) + "\n")
+    if optimizer is not None:
+        tensors, index = {}, {id(p): i for i, p in enumerate(model.parameters())}
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                for key, value in optimizer.state.get(p, {}).items():
+                    tensors[f"{index[id(p)]}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        if generator is not None:
+            tensors["generator_state"] = generator.get_state()
+        save_file(tensors, str(directory / OPTIMIZER_FILE))
+        (directory / STATE_FILE).write_text(json.dumps(history) + "\n")
+    return directory
+
+
+def load_training_checkpoint(directory, device="cpu"):
+    """Load what :func:`save_training_checkpoint` wrote, ready to resume training.
+
+    Returns ``(model, optimizer, cfg, history, generator)``; pass them to
+    :func:`train` to continue exactly where the saved run stopped.
+    """
+    from safetensors.torch import load_file
+
+    from utils.gpt import load_checkpoint
+
+    directory = Path(directory)
+    for name in (MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE, STATE_FILE):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name} is missing: not a resumable checkpoint "
+                                    f"(save one with save_training_checkpoint(..., optimizer=...))")
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    cfg = TrainConfig(**meta["train"])
+    model = load_checkpoint(directory / MODEL_FILE, device=device)
+    optimizer = make_optimizer(model, cfg)
+    tensors = load_file(str(directory / OPTIMIZER_FILE))
+    params = list(model.parameters())
+    for name, value in tensors.items():
+        if name == "generator_state":
+            continue
+        i, key = name.split(".", 1)
+        p = params[int(i)]
+        value = value.to(device) if key != "step" else value
+        optimizer.state[p][key] = value
+    generator = torch.Generator()
+    if "generator_state" in tensors:
+        generator.set_state(tensors["generator_state"])
+    history = json.loads((directory / STATE_FILE).read_text())
+    return model, optimizer, cfg, history, generator
+
+
+# --- command line ---------------------------------------------------------------------
+def _parse(argv):
+    p = argparse.ArgumentParser(prog="python -m utils.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="book",
+                   help="named configuration (default: book, chapter 5's 2-minute CPU run)")
+    p.add_argument("--out", required=True, help="directory for the checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
+    for f in fields(TrainConfig):
+        kind = {"bool": lambda s: s.lower() in ("1", "true", "yes")}.get(f.type, None) or \
+            {"int": int, "float": float}[f.type]
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
+                       help=f"override the preset's {f.name}")
+    p.add_argument("--no-optimizer", action="store_true",
+                   help="save only model, config and vocabulary (no resumable state)")
+    p.add_argument("--val-tokens", type=int, default=0,
+                   help="evaluate the final model on the first N held-out tokens only (default 0: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    """``python -m utils.train --preset NAME --out DIR [--resume] [--max-steps N ...]``."""
+    import utils
+
+    args = _parse(argv)
+    device = torch.device(args.device) if args.device else utils.device()
+    tokenizer, train_ids, val_ids = encode_splits()
+    if args.resume:
+        model, optimizer, cfg, history, generator = load_training_checkpoint(args.out, device=device)
+    else:
+        overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                     if getattr(args, f.name) is not None}
+        cfg = replace(PRESETS[args.preset], **overrides)
+        if cfg.threads and device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        model = build_model(cfg, tokenizer.vocab_size, device)
+        optimizer, history = make_optimizer(model, cfg), None
+        generator = torch.Generator().manual_seed(cfg.seed)
+    print(f"{'resumed' if args.resume else args.preset}: {model.num_params():,} parameters, {cfg.max_steps} steps of "
+          f"{cfg.batch_size} x {cfg.block_size} tokens on {device} ({torch.get_num_threads()} threads)",
+          flush=True)
+
+    def report(hist, m):
+        sample = m.generate(torch.tensor([tokenizer.encode("\n")], device=device), 120, temperature=0.8,
+                            top_k=20, generator=torch.Generator(device=device).manual_seed(0))
+        line = (f"step {hist['step']:>6}: train {hist['eval_train'][-1]:.4f}  val {hist['eval_val'][-1]:.4f}"
+                f"  ({hist['train_time_s']:.0f} s of training)")
+        _tqdm_write(line + "\n" + tokenizer.decode(sample[0].tolist()).strip()[:120].replace("\n", " | "))
+
+    if history is not None and history["step"] >= cfg.max_steps:
+        print(f"{args.out} is already at step {history['step']} = max_steps: nothing to resume")
+        return json.loads((Path(args.out) / CONFIG_FILE).read_text())["results"]
+    history = train(model, cfg, train_ids, val_ids, optimizer=optimizer, history=history,
+                    generator=generator, callback=report, progress=not args.quiet,
+                    checkpoint_dir=None if args.no_optimizer else args.out)
+    optimizer_for_save = None if args.no_optimizer else optimizer
+    if args.val_tokens < 0:
+        raise ValueError(f"--val-tokens must be >= 0 (0 = all), got {args.val_tokens}")
+    eval_ids = val_ids[:args.val_tokens] if args.val_tokens else val_ids
+    val_loss = evaluate(model, eval_ids, batch_size=64)
+    command = "python -m utils.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    results = dict(command=command, val_loss=round(val_loss, 4), val_targets=len(eval_ids) - 1, val_perplexity=round(math.exp(val_loss), 3),
+                   train_time_s=round(history["train_time_s"], 1), tokens=history["tokens"],
+                   threads=torch.get_num_threads(), device=str(device), torch=torch.__version__,
+                   split="train = all plays except utils.data.SPLITS['val'] and ['test']; "
+                         "val = " + ", ".join(_val_names()))
+    save_training_checkpoint(args.out, model, optimizer_for_save, cfg, history, generator, tokenizer, **results)
+    print(f"val loss ({len(eval_ids) - 1:,} held-out targets): {val_loss:.4f} nats, perplexity "
+          f"{math.exp(val_loss):.3f}; {history['train_time_s']:.0f} s of training; saved to {args.out}")
+    return results
+
+
+def _val_names():
+    from utils.data import SPLITS
+    return SPLITS["val"]
+
+
+def _tqdm_write(text):
+    from tqdm.auto import tqdm
+    tqdm.write(text)
+
+
+if __name__ == "__main__":
+    main()
