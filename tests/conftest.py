@@ -28,3 +28,14 @@ def built_book(tmp_path_factory):
         pytest.fail("the book does not build with warnings as errors:\n" + "\n".join(problems[:80])
                     + ("\n" if problems else "") + output[-3000:], pytrace=False)
     return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

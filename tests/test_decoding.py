@@ -28,17 +28,11 @@ def peaky_model(seed, block_size=48, n_layer=2):
     return model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=[0, 2])
-def pair(request, one_thread):
+def pair(request, one_torch_thread):
     model = peaky_model(request.param)
     return model, book_to_hf(model)
 

@@ -17,12 +17,7 @@ from utils.notebooks import ROOT
 TOL = dict(rtol=1e-5, atol=1e-5)   # float32: the two models run the same operations in the same order
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trained_like(config, seed):

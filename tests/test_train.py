@@ -16,13 +16,7 @@ from utils.gpt import GPT, GPTConfig, load_checkpoint
 TINY = replace(tr.PRESETS["tiny"], threads=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models are fastest on one thread (and a second one may wait for a busy core)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
