@@ -8,15 +8,18 @@ an application, each in batches on the CPU:
   likelihood-based probes;
 - :func:`hidden_states`, :func:`embed`: the model's internal vectors, pooled
   into one feature vector per text (for classifiers and retrieval);
-- :func:`sample`: generation with a key-value cache, so each new character costs
-  one position's work instead of a whole window's (equal to ``GPT.generate``
-  while the text fits in ``block_size``).
+- :func:`sample`: generation with chapter 6's key-value cache
+  (``utils.decoding.forward_with_cache``), so each new character costs one
+  position's work instead of a whole window's (equal to ``GPT.generate`` while the
+  text fits in ``block_size``; past it, the cache restarts from the last half).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from utils.decoding import apply_temperature, forward_with_cache, top_k_filter
 
 __all__ = ["char_nll", "text_nll", "hidden_states", "embed", "sample"]
 
@@ -189,24 +192,6 @@ def embed(model, tokenizer, texts, layer=None, pool: str = "mean", batch_size: i
     return out.float().numpy()
 
 
-def _forward_cached(model, idx, cache, start):
-    """Logits of the last position of ``idx`` (positions ``start``..), updating the cache."""
-    tr = model.transformer
-    t = idx.shape[1]
-    x = tr.wte(idx) + tr.wpe(torch.arange(start, start + t, device=idx.device))
-    for i, block in enumerate(tr.h):
-        q, k, v = block.attn.qkv(block.ln_1(x))
-        if cache[i] is not None:
-            k, v = torch.cat([cache[i][0], k], dim=2), torch.cat([cache[i][1], v], dim=2)
-        cache[i] = (k, v)
-        # prefill (empty cache, t > 1): causal among the prompt; one new token reads all of the cache
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=start == 0 and t > 1)
-        y = y.transpose(1, 2).contiguous().view(x.shape)
-        x = x + block.attn.c_proj(y)
-        x = x + block.mlp(block.ln_2(x))
-    return model.lm_head(tr.ln_f(x[:, -1, :]))
-
-
 @torch.no_grad()
 def sample(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None,
            greedy: bool = False, generator=None):
@@ -230,20 +215,18 @@ def sample(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None
     T = model.config.block_size
     was_training = model.training
     model.eval()
-    cache, pos, new = [None] * model.config.n_layer, 0, idx[:, -T:]
+    cache, new = None, idx[:, -T:]
     out = idx
     for _ in range(max_new_tokens):
-        if pos + new.shape[1] > T:                # cache full: restart from the last T // 2 tokens
-            cache, pos, new = [None] * model.config.n_layer, 0, out[:, -(T // 2):]
-        logits = _forward_cached(model, new, cache, pos)
-        pos += new.shape[1]
+        past = 0 if cache is None else cache[0][0].shape[2]
+        if past + new.shape[1] > T:               # cache full: restart from the last T // 2 tokens
+            cache, new = None, out[:, -(T // 2):]
+        logits, cache = forward_with_cache(model, new, cache, last_only=True)
+        logits = logits[:, -1]
         if greedy:
             nxt = logits.argmax(dim=-1, keepdim=True)
         else:
-            logits = logits / temperature
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
+            logits = top_k_filter(apply_temperature(logits, temperature), top_k)
             nxt = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
         out = torch.cat([out, nxt], dim=1)
         new = nxt

@@ -4,7 +4,7 @@ Built in chapter 7 (applications): each function is small enough to check by
 hand, and the chapter and ``tests/test_apps.py`` check them against values
 worked out on paper.
 
-- generation:      :func:`distinct_n`, :func:`overlap_rate` (n-grams shared with a reference set)
+- generation:      :func:`distinct_n` (from ``utils.decoding``), :func:`overlap_rate` (n-grams shared with a reference set)
 - classification:  :func:`accuracy`, :func:`confusion_matrix`
 - retrieval / QA:  :func:`top_k_accuracy`
 - summarisation:   :func:`rouge_n` (clipped n-gram overlap: precision, recall, F1)
@@ -21,6 +21,8 @@ import re
 from collections import Counter
 
 import numpy as np
+
+from utils.decoding import distinct_n  # chapter 6's, for any tokens (here: words)
 
 __all__ = ["words", "ngrams", "distinct_n", "overlap_rate", "accuracy", "confusion_matrix",
            "top_k_accuracy", "rouge_n", "exact_match", "char_bleu", "exposure"]
@@ -45,18 +47,6 @@ def ngrams(tokens, n: int) -> list[tuple]:
     _check_n(n)
     tokens = list(tokens)
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-
-
-def distinct_n(tokens, n: int) -> float:
-    """Distinct n-grams divided by all n-grams of ``tokens`` (1 = no n-gram repeats).
-
-    A measure of diversity, not of quality: random letters score 1.  Compare
-    texts of the same length only, since longer texts repeat more.
-    """
-    grams = ngrams(tokens, n)
-    if not grams:
-        raise ValueError(f"tokens must have at least n = {n} items, got {len(list(tokens))}")
-    return len(set(grams)) / len(grams)
 
 
 def overlap_rate(tokens, reference_ngrams, n: int) -> float:

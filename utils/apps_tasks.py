@@ -112,7 +112,7 @@ def scenes(play: str) -> list[dict]:
     searching forward for the line's first 20 characters).
     """
     _play_names(play)
-    raw = data._play(play).path.read_text(encoding="utf-8")
+    raw = next(p for p in data.plays() if p.name == play).path.read_text(encoding="utf-8")
     heads = [(m.start(), m.group(0).lstrip("# ").strip()) for m in _SCENE.finditer(raw)]
     if not heads:
         heads = [(0, "whole play")]

@@ -195,21 +195,28 @@ def apply_repetition_penalty(logits, idx, penalty):
 
 
 # --- Decoders ----------------------------------------------------------------------------
-@torch.no_grad()
-def greedy(model: GPT, idx, max_new_tokens, repetition_penalty=1.0, use_cache=True):
-    """Append ``max_new_tokens`` tokens, each the most likely one (argmax; ties: lowest id)."""
-    _check_model_and_prompt(model, idx)
-    _check_max_new_tokens(max_new_tokens)
-    _check_penalty(repetition_penalty)
+def _extend(model, idx, max_new_tokens, repetition_penalty, use_cache, choose):
+    """The loop shared by the decoders: next-token logits (with the KV cache), repetition
+    penalty, then ``choose(logits)`` picks one token per row; the model is left as it was."""
     was_training = model.training
     model.eval()
     cache = None
     for _ in range(max_new_tokens):
         logits, cache = next_token_logits(model, idx, cache, use_cache)
         logits = apply_repetition_penalty(logits.float(), idx, repetition_penalty)
-        idx = torch.cat([idx, logits.argmax(dim=-1, keepdim=True)], dim=1)
+        idx = torch.cat([idx, choose(logits)], dim=1)
     model.train(was_training)
     return idx
+
+
+@torch.no_grad()
+def greedy(model: GPT, idx, max_new_tokens, repetition_penalty=1.0, use_cache=True):
+    """Append ``max_new_tokens`` tokens, each the most likely one (argmax; ties: lowest id)."""
+    _check_model_and_prompt(model, idx)
+    _check_max_new_tokens(max_new_tokens)
+    _check_penalty(repetition_penalty)
+    return _extend(model, idx, max_new_tokens, repetition_penalty, use_cache,
+                   lambda logits: logits.argmax(dim=-1, keepdim=True))
 
 
 @torch.no_grad()
@@ -227,17 +234,12 @@ def sample(model: GPT, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=N
     _check_top_k(top_k)
     _check_top_p(top_p)
     _check_penalty(repetition_penalty)
-    was_training = model.training
-    model.eval()
-    cache = None
-    for _ in range(max_new_tokens):
-        logits, cache = next_token_logits(model, idx, cache, use_cache)
-        logits = apply_repetition_penalty(logits.float(), idx, repetition_penalty)
+
+    def draw(logits):
         logits = top_p_filter(top_k_filter(apply_temperature(logits, temperature), top_k), top_p)
-        nxt = torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
-        idx = torch.cat([idx, nxt], dim=1)
-    model.train(was_training)
-    return idx
+        return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
+
+    return _extend(model, idx, max_new_tokens, repetition_penalty, use_cache, draw)
 
 
 @torch.no_grad()
@@ -327,11 +329,17 @@ def beam_search(model: GPT, idx, max_new_tokens, num_beams=4, length_penalty=1.0
 
 # --- Measuring repetition -------------------------------------------------------------------
 def distinct_n(tokens, n):
-    """The fraction of distinct n-grams among all n-grams of ``tokens`` (1.0: no n-gram repeats)."""
+    """The fraction of distinct n-grams among all n-grams of ``tokens`` (1.0: no n-gram repeats).
+
+    ``tokens`` is a sequence of hashable items: token ids, characters or words (chapter 7
+    uses it on words, as ``utils.apps_metrics.distinct_n``); a tensor or an array is read
+    with ``.tolist()``.  A measure of diversity, not of quality: random letters score 1, and
+    longer texts repeat more, so compare texts of the same length only.
+    """
     if not _is_int(n) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
-    tokens = [int(t) for t in tokens]
+    tokens = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
     grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
     if not grams:
-        raise ValueError(f"need at least n = {n} tokens, got {len(tokens)}")
+        raise ValueError(f"tokens must have at least n = {n} items, got {len(tokens)}")
     return len(set(grams)) / len(grams)
