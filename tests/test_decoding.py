@@ -176,6 +176,9 @@ def test_distinct_n():
     assert dec.distinct_n([1, 2, 3, 4], 2) == 1.0
     assert dec.distinct_n([1, 2, 1, 2, 1, 2], 2) == 2 / 5
     assert dec.distinct_n([7] * 10, 1) == 0.1
+    ids = torch.tensor([1, 2, 1, 2, 1, 2])
+    assert dec.distinct_n(ids, 2) == dec.distinct_n(list(ids), 2) == dec.distinct_n(ids.numpy(), 2) == 2 / 5
+    assert dec.distinct_n("a b a b c".split(), 2) == 3 / 4                  # words (chapter 7)
     with pytest.raises(ValueError, match="n must be"):
         dec.distinct_n([1, 2], 0)
     with pytest.raises(ValueError, match="at least"):

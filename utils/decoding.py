@@ -339,6 +339,7 @@ def distinct_n(tokens, n):
     if not _is_int(n) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
     tokens = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
+    tokens = [t.item() if isinstance(t, torch.Tensor) else t for t in tokens]   # 0-d tensors hash by identity
     grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
     if not grams:
         raise ValueError(f"tokens must have at least n = {n} items, got {len(tokens)}")
