@@ -2,16 +2,18 @@
 
 The book is built once (fixture ``built_book``, conftest.py), served on localhost, and every page is
 opened in Debian's ``chromium`` (``make browser`` installs it) driven by Playwright. Requests that
-leave localhost are blocked, as for a reader offline, and recorded: MathJax comes from a CDN, so
-here (and offline) formulas stay as their TeX source, ``\\(P(x_t \\mid x_{<t})\\)``; online, MathJax
-typesets them. A full-page screenshot of each page goes to ``_build/screenshots/`` next to
-``_build/html`` (set ``BOOK_BUILD_DIR`` to keep them).
+leave localhost are blocked, as for a reader offline, and recorded; any such request fails the test.
+MathJax 3 is part of the built book (``_static/mathjax/``, copied there by the pinned
+``sphinx-mathjax-offline`` package), so offline too every formula must be typeset: none left as its
+TeX source (``\\(P(x_t \\mid x_{<t})\\)``, ``$$ ... $$``), no TeX error, no undefined macro. A
+full-page screenshot of each page goes to ``_build/screenshots/`` next to ``_build/html`` (set
+``BOOK_BUILD_DIR`` to keep them).
 """
 from __future__ import annotations
 
 import functools
 import http.server
-import os
+import importlib.util
 import re
 import shutil
 import threading
@@ -24,12 +26,10 @@ import pytest
 from utils.notebooks import ROOT, repository_url
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# MathJax's URL (_config.yml) up to its "es5/" folder. Optionally, BOOK_MATHJAX_DIR names a local copy of that
-# folder's parent (npm's mathjax@3 package: `npm pack mathjax@3`), served in place of the CDN so that the
-# test can check that every formula typesets without a TeX error, as it will for a reader online.
-MATHJAX_URL = re.search(r"^\s*mathjax_path:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
-MATHJAX_CDN = MATHJAX_URL.split("es5/")[0]
-MATHJAX_DIR = os.environ.get("BOOK_MATHJAX_DIR")
+# The page's MathJax script under _static/ (_config.yml's mathjax_path, which sphinx-mathjax-offline sets).
+MATHJAX_PATH = re.search(r"^\s*mathjax_path:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+# TeX source left on the page: what a formula looks like when MathJax did not typeset it.
+VISIBLE_TEX = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.+?\$\$|\\begin\{[a-z]+\*?\}", re.S)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Markup for the test and grading tools (nbval, otter-grader) that must not reach a reader: looked for in
@@ -46,8 +46,8 @@ PAGE_FACTS_JS = """() => {
   const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
   const math = Array.from(document.querySelectorAll('span.math, div.math')).map(m => {
       const copy = m.cloneNode(true);                 // without the equation number "(1)"
-      copy.querySelectorAll('.eqno').forEach(e => e.remove());
-      return copy.textContent;
+      copy.querySelectorAll('.eqno, mjx-container').forEach(e => e.remove());
+      return {typeset: !!m.querySelector('mjx-container'), text: copy.textContent.trim()};
   });
   if (!document.body) throw new Error('page not ready');
   const h1 = document.querySelector('main h1, article h1, h1');
@@ -68,8 +68,12 @@ PAGE_FACTS_JS = """() => {
       const main = (document.querySelector('main') || document.body).cloneNode(true);
       main.querySelectorAll('code, pre, .cell, script, style').forEach(e => e.remove());
       return main.textContent; })(),
-    mathjaxScript: Array.from(document.scripts).some(s => /mathjax/i.test(s.src)),
+    mathjaxScripts: Array.from(document.scripts).filter(s => /mathjax/i.test(s.src)).map(s => s.src),
     typeset: document.querySelectorAll('mjx-container').length,
+    visibleText: (() => {                             // what the reader sees, less code and typeset math
+      const main = (document.querySelector('main') || document.body).cloneNode(true);
+      main.querySelectorAll('code, pre, script, style, mjx-container').forEach(e => e.remove());
+      return main.textContent; })(),
     mathErrors: [                                     // TeX errors, and undefined macros (shown in red)
       ...Array.from(document.querySelectorAll('mjx-merror[data-mjx-error]')).map(e => e.dataset.mjxError),
       ...Array.from(document.querySelectorAll('mjx-assistive-mml mtext[mathcolor="red"]')).map(
@@ -84,6 +88,16 @@ PAGE_FACTS_JS = """() => {
     refs,
   };
 }"""
+# Waits until MathJax has typeset the page and its fonts have loaded; says how that went.
+MATHJAX_WAIT_JS = """async () => {
+  if (!Array.from(document.scripts).some(s => /mathjax/i.test(s.src))) return 'no MathJax script';
+  for (let i = 0; i < 50 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
+    await new Promise(r => setTimeout(r, 100));
+  if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) return 'MathJax did not start';
+  try { await MathJax.startup.promise; } catch (e) { return 'MathJax failed: ' + e; }
+  await document.fonts.ready;
+  return 'typeset';
+}"""
 
 
 @dataclass
@@ -96,7 +110,7 @@ class Visit:
     console_errors: list = field(default_factory=list)    # (text, url of the script or resource)
     blocked: list = field(default_factory=list)           # external requests, aborted
     failed: list = field(default_factory=list)            # local requests that failed or were >= 400
-    mathjax_local: bool = False                           # MathJax served from BOOK_MATHJAX_DIR
+    mathjax: str = ""                                     # "typeset", "no MathJax script", or what failed
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -193,14 +207,9 @@ def _visit(context, base: str, path: str, shots: Path) -> Visit:
 
     def route(route_):
         url = route_.request.url
-        local_mathjax = Path(MATHJAX_DIR or "/nonexistent") / urlsplit(url).path.removeprefix(
-            urlsplit(MATHJAX_CDN).path)
         if url.startswith(base):
             route_.continue_()
-        elif MATHJAX_DIR and url.startswith(MATHJAX_CDN) and local_mathjax.is_file():
-            visit.mathjax_local = True
-            route_.fulfill(path=str(local_mathjax))
-        else:
+        else:                                        # as offline: nothing leaves localhost
             visit.blocked.append(url)
             route_.abort()
 
@@ -215,12 +224,10 @@ def _visit(context, base: str, path: str, shots: Path) -> Visit:
     response = page.goto(base + path, wait_until="load")
     visit.status = response.status if response else None
     page.wait_for_timeout(300)                       # let the theme's scripts finish
-    if visit.mathjax_local:                          # wait until MathJax has typeset the page
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-        page.evaluate("() => MathJax.startup.promise.then(() => true)")
     for attempt in range(3):                         # index.html redirects to the root page
         try:
             page.wait_for_load_state("load")
+            visit.mathjax = page.evaluate(MATHJAX_WAIT_JS)
             visit.facts = page.evaluate(PAGE_FACTS_JS)
             break
         except PlaywrightError:
@@ -243,6 +250,11 @@ def _local(base: str, url: str) -> str | None:
 
 
 # ---------------------------------------------------------------- the checks (each returns its problems)
+
+
+def request_problems(visits) -> list[str]:
+    """Requests that tried to leave localhost: an offline reader would miss what they load."""
+    return [f"{p}: {url}" for p, v in visits.items() for url in v.blocked]
 
 
 def http_problems(visits) -> list[str]:
@@ -292,6 +304,28 @@ def link_problems(base: str, visits, html_root: Path) -> list[str]:
     return out
 
 
+def math_problems(base: str, visits) -> list[str]:
+    """Formulas MathJax did not typeset: left as TeX source, a TeX error, an undefined macro, no MathJax.
+
+    MathJax must come from the book itself (a local script), and on a page with math it must have run.
+    """
+    out = []
+    for path, v in visits.items():
+        f = v.facts
+        out += [f"{path}: MathJax loaded from elsewhere: {src}" for src in f["mathjaxScripts"]
+                if not src.startswith(base)]
+        if f["math"] and v.mathjax != "typeset":
+            out.append(f"{path}: {v.mathjax}")
+        untypeset = [m["text"] for m in f["math"] if not m["typeset"]]
+        if untypeset:
+            out.append(f"{path}: {len(untypeset)} of {len(f['math'])} formulas not typeset: {untypeset[:3]}")
+        out += [f"{path}: TeX error: {err}" for err in f["mathErrors"]]
+        tex = sorted({m.group(0)[:80] for m in VISIBLE_TEX.finditer(f["visibleText"])})
+        if tex:
+            out.append(f"{path}: TeX source shown as text: {tex[:3]}")
+    return out
+
+
 def markup_problems(visits) -> list[str]:
     out = []
     for path, v in visits.items():
@@ -315,6 +349,7 @@ def test_the_checks_catch_a_broken_page(tmp_path):
         "</main></body></html>", encoding="utf-8")
     base, visits = browse_book(html)
     assert visits["bad.html"].blocked == ["https://cdn.example.org/lib.js"]
+    assert request_problems(visits) == ["bad.html: https://cdn.example.org/lib.js"]
     assert any("missing.png: HTTP 404" in p for p in http_problems(visits))
     assert [p for p in js_problems(base, visits) if "undefinedFunction" in p]
     assert not [p for p in js_problems(base, visits) if "cdn.example.org" in p]   # blocked: not an error
@@ -324,21 +359,47 @@ def test_the_checks_catch_a_broken_page(tmp_path):
     assert leaks == {"'NBVAL_CHECK_OUTPUT'", "'{solution-start}'"}
 
 
-@pytest.mark.skipif(not MATHJAX_DIR, reason="needs a local MathJax 3 (BOOK_MATHJAX_DIR)")
-def test_the_math_check_catches_a_tex_error(tmp_path):
+def test_the_math_check_catches_formulas_left_untypeset(tmp_path):
+    """With the book's MathJax: a TeX error, an undefined macro and an unbalanced formula are found;
+    without MathJax (missing file, or a CDN script blocked offline) every formula is found as TeX."""
     require_browser()
     html = tmp_path / "html"
-    html.mkdir()
-    (html / "math.html").write_text(
-        f'<html><head><script defer src="{MATHJAX_URL}"></script></head><body><main><h1>Math</h1>'
-        '<p><span class="math">\\(x^2\\)</span> <span class="math">\\(\\foo x\\)</span> '
-        '<span class="math">\\(x^1^2\\)</span> <span class="math">\\(\\frac{1}{\\)</span></p>'
-        "</main></body></html>", encoding="utf-8")
-    _, visits = browse_book(html)
-    facts = visits["math.html"].facts
-    assert visits["math.html"].mathjax_local
-    assert facts["typeset"] == 3                           # the unbalanced formula is left as text
-    assert sorted(facts["mathErrors"]) == ["Double exponent: use braces to clarify", "undefined \\foo"]
+    (html / "_static").mkdir(parents=True)
+    (html / "_static" / "mathjax").symlink_to(mathjax_folder(), target_is_directory=True)
+    formulas = ('<p><span class="math">\\(x^2\\)</span> <span class="math">\\(\\foo x\\)</span> '
+                '<span class="math">\\(x^1^2\\)</span> <span class="math">\\(\\frac{1}{\\)</span></p>'
+                '<div class="math">\\[\\operatorname{softmax}(\\boldsymbol{z})_i \\in \\mathbb{R}\\]</div>')
+    scripts = {"math.html": f"_static/{MATHJAX_PATH}", "missing.html": "_static/mathjax/missing.js",
+               "cdn.html": "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"}
+    for name, src in scripts.items():
+        (html / name).write_text(f'<html><head><script defer src="{src}"></script></head><body><main>'
+                                 f"<h1>Math</h1>{formulas}</main></body></html>", encoding="utf-8")
+    base, visits = browse_book(html)
+    math = visits["math.html"]
+    assert math.mathjax == "typeset" and not math.blocked and not math.failed
+    assert math.facts["typeset"] == 4                      # the unbalanced formula is left as text
+    assert [m["typeset"] for m in math.facts["math"]] == [True, True, True, False, True]
+    problems = math_problems(base, {"math.html": math})
+    assert problems == ["math.html: 1 of 5 formulas not typeset: ['\\\\(\\\\frac{1}{\\\\)']",
+                        "math.html: TeX error: Double exponent: use braces to clarify",
+                        "math.html: TeX error: undefined \\foo",
+                        "math.html: TeX source shown as text: ['\\\\(\\\\frac{1}{\\\\)']"]
+    for name in ("missing.html", "cdn.html"):
+        problems = math_problems(base, {name: visits[name]})
+        assert f"{name}: MathJax did not start" in problems
+        assert f"{name}: 5 of 5 formulas not typeset" in "\n".join(problems)
+        assert f"{name}: TeX source shown as text" in "\n".join(problems)
+    assert "MathJax loaded from elsewhere" in " ".join(math_problems(base, {"cdn.html": visits["cdn.html"]}))
+    assert request_problems(visits) == [f"cdn.html: {scripts['cdn.html']}"]
+    assert any("missing.js: HTTP 404" in p for p in http_problems(visits))
+
+
+def mathjax_folder() -> Path:
+    """The MathJax 3 files that sphinx-mathjax-offline (requirements.txt) copies into the book."""
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None:
+        pytest.fail("sphinx-mathjax-offline is missing: `make install` installs it (requirements.txt)")
+    return Path(spec.origin).parent / "static" / "mathjax"
 
 
 # ---------------------------------------------------------------- every page of the book
@@ -352,6 +413,12 @@ def test_every_page_was_opened(browse, built_book):
 
 def test_every_page_answers_200_and_every_local_request_succeeds(browse):
     assert not http_problems(browse[1])
+
+
+def test_no_request_leaves_localhost(browse):
+    """The book works offline: no script, font, style or image is fetched from another host."""
+    problems = request_problems(browse[1])
+    assert not problems, "\n".join(problems)
 
 
 def test_no_javascript_errors_except_blocked_external_loads(browse):
@@ -402,26 +469,22 @@ def test_references_to_figures_and_equations_show_numbers(browse):
     assert not problems, "\n".join(problems)
 
 
-def test_math_is_on_the_page_as_tex_for_mathjax(browse):
-    """Offline MathJax cannot load, so a formula shows as its TeX source between \\( \\) or \\[ \\].
+def test_every_formula_is_typeset_offline(browse, built_book):
+    """MathJax comes with the book, so with the network blocked every formula is typeset, without error.
 
-    With BOOK_MATHJAX_DIR set, MathJax runs, and every formula must typeset without a TeX error.
+    Each chapter has math, and its MathJax script is the book's own copy of MathJax 3.
     """
-    _, visits = browse
-    tex = re.compile(r"\s*(\\\(.+\\\)|\\\[.+\\\]|\$\$.+\$\$)\s*", re.S)
-    problems = []
+    base, visits = browse
+    problems = math_problems(base, visits)
+    core = built_book / "_static" / "mathjax" / "core.js"
+    if not (built_book / "_static" / MATHJAX_PATH).is_file() or 'VERSION="3.' not in (
+            core.read_text() if core.is_file() else ""):
+        problems.append(f"no MathJax 3 at {built_book / '_static' / MATHJAX_PATH}")
     for path in [p for p in visits if re.match(r"chapters/\d\d_", p)]:
-        v, f = visits[path], visits[path].facts
-        if not (f["mathjaxScript"] and f["math"]):
-            problems.append(f"{path}: no MathJax script or no math")
-        elif v.mathjax_local:
-            if f["typeset"] < len(f["math"]) or f["mathErrors"]:
-                problems.append(f"{path}: {f['typeset']} of {len(f['math'])} formulas typeset; "
-                                f"errors: {f['mathErrors'][:5]}")
-        else:
-            bad = [m for m in f["math"] if not tex.fullmatch(m)]
-            if bad:
-                problems.append(f"{path}: math without TeX delimiters: {bad[:3]}")
+        f = visits[path].facts
+        scripts = [src.split("?")[0] for src in f["mathjaxScripts"]]      # without Sphinx's "?v=digest"
+        if scripts != [base + f"_static/{MATHJAX_PATH}"] or not f["math"]:
+            problems.append(f"{path}: MathJax scripts {f['mathjaxScripts']}, {len(f['math'])} formulas")
     assert not problems, "\n".join(problems)
 
 
