@@ -32,25 +32,40 @@ IDS = [p.stem for p in PATHS]
 # reference solution). Exercises not listed here still get the generic wrong answer.
 MISTAKES = {
     "ex-ch01-1": '''
-def bigram_table(ids, vocab_size):                       # counts the pair (last, first) too
-    ids = np.asarray(ids)
-    counts = np.zeros((vocab_size, vocab_size))
-    np.add.at(counts, (ids, np.roll(ids, -1)), 1)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-''',
-    "ex-ch01-2": '''
 def sequence_log_prob(ids, P):                           # P[next, previous]: transposed
     ids = np.asarray(ids)
     return float(np.sum(np.log(P[ids[1:], ids[:-1]])))
+
+uniform_nats = math.log(71)
+uniform_bits = math.log2(71)
+''',
+    "ex-ch01-2": '''
+def first_layer_params(n, V, H, m=None):                 # a table of vectors per position, not one shared
+    if m is None:
+        return n * V * H + H
+    return n * V * m + n * m * H + H
+
+limit_ratio = 71 / 16
 ''',
     "ex-ch01-3": '''
-def dense_stack_params(input_dim, widths):               # forgets the biases
-    total, n_in = 0, input_dim
-    for n_out in widths:
-        total += n_in * n_out
-        n_in = n_out
-    return total
+def token_oov_rate(vocab, words):                        # the type rate: distinct words, not running ones
+    words = set(words)
+    if not words:
+        return 0.0
+    return len(words - set(vocab)) / len(words)
+
+def oov_curve(plays_words, val_words, ks):
+    return [token_oov_rate(set().union(*plays_words[:k]), val_words) for k in ks]
+
+play_texts = [data.play_text(p.name) for p in data.plays() if p.split == "train"]
+play_words = [re.findall(r"[a-z]+(?:['-][a-z]+)*", text.lower()) for text in play_texts]
+val_text = data.load_corpus("val")
+ks = [1, 2, 4, 8, 16, 30]
+rates = oov_curve(play_words, re.findall(r"[a-z]+(?:['-][a-z]+)*", val_text.lower()), ks)
+char_rates = oov_curve(play_texts, val_text, ks)
+slope, intercept = np.polyfit(np.log(ks), np.log(rates), 1)
+plays_to_halve = 2 ** (-1 / slope)
+plays_for_1_percent = math.exp((math.log(0.01) - intercept) / slope)
 ''',
     "ex-ch02-1": '''
 def perplexity(probs):                                   # sum instead of mean
