@@ -1,7 +1,9 @@
 """utils.ngram (count models) and utils.neural_ngram (Bengio-style MLP), built in chapter 2."""
+import collections
 import itertools
 import math
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -64,8 +66,11 @@ def test_kneser_ney_matches_hand_value():
     assert math.isclose(kn.prob("o", "b"), (D * 3 * 1 / 13) / 4)
 
 
-def naive_kn(text, vocab, n, D):
-    """Interpolated Kneser-Ney written the slow, obvious way, as a reference."""
+def naive_kn(text, vocab, n, D, modified=False):
+    """Interpolated Kneser-Ney written the slow, obvious way, as a reference.
+
+    ``D`` is a number, or "estimate" (Ney's n1/(n1 + 2 n2) per order); ``modified``: Chen &
+    Goodman's three discounts per order, from the same counts each order uses."""
     grams = {m: {} for m in range(1, n + 2)}
     for m in range(1, n + 1):
         for i in range(len(text) - m + 1):
@@ -76,16 +81,32 @@ def naive_kn(text, vocab, n, D):
             return grams[len(hx)].get(hx, 0)
         return len({g[0] for g in grams.get(len(hx) + 1, {}) if g[1:] == hx})
 
+    def discounts(m, top):                              # D(c) for c = 1, 2, 3+ at order m
+        if D != "estimate" and not modified:
+            return [D, D, D]
+        values = [cnt(g, top) for g in grams[m]] if top else \
+            [cnt(g, False) for g in {g[1:] for g in grams[m + 1]}]
+        n1, n2, n3, n4 = (values.count(r) for r in (1, 2, 3, 4))
+        if n1 == 0 or n2 == 0 or (modified and 0 in (n3, n4)):
+            return [0.75] * 3                           # the documented fallback
+        Y = n1 / (n1 + 2 * n2)
+        if not modified:
+            return [Y] * 3
+        out = [1 - 2 * Y * n2 / n1, 2 - 3 * Y * n3 / n2, 3 - 4 * Y * n4 / n3]
+        return out if all(0 < d <= r for r, d in zip((1, 2, 3), out)) else [0.75] * 3
+
     def p(w, h, top):
         lower = p(w, h[1:], False) if h else 1 / len(vocab)
         c = {x: cnt(h + x, top) for x in vocab}
         d = sum(c.values())
         if d == 0:
             return lower
-        types = sum(v > 0 for v in c.values())
-        return (max(c[w] - D, 0) + D * types * lower) / d
+        Ds = discounts(len(h) + 1, top)
+        disc = {x: Ds[min(v, 3) - 1] if v else 0 for x, v in c.items()}
+        returned = sum(disc.values())
+        return (max(c[w] - disc[w], 0) + returned * lower) / d
 
-    return lambda h, w: p(w, h[len(h) - (n - 1):] if n > 1 else "", True)
+    return lambda h, w: p(w, h[max(0, len(h) - (n - 1)):], True)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
@@ -97,6 +118,69 @@ def test_kneser_ney_equals_a_naive_reference(n):
     ref = naive_kn(text, sorted(set(vocab)), n, 0.6)
     for h in ["", "a", "ab", " c", "dd", "cab"]:
         np.testing.assert_allclose(model.probs(h), [ref(h, w) for w in model.vocab], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("smoothing,D", [("kneser-ney", "estimate"), ("modified-kneser-ney", 0.75)])
+def test_estimated_and_modified_kneser_ney_equal_a_naive_reference(n, smoothing, D):
+    rng = np.random.default_rng(10 + n)
+    text = "".join(rng.choice(list("abcab "), size=400))
+    vocab = "abcd "
+    model = NGramModel(n, smoothing, discount=D, vocab=vocab).fit(text)
+    ref = naive_kn(text, sorted(set(vocab)), n, D, modified=smoothing == "modified-kneser-ney")
+    for h in ["", "a", "ab", " c", "dd", "cab", "b"]:
+        np.testing.assert_allclose(model.probs(h), [ref(h, w) for w in model.vocab], rtol=1e-12)
+    np.testing.assert_allclose(model.nll(text[:50]), [-math.log(ref(text[:t], text[t])) for t in range(50)],
+                               rtol=1e-12)
+
+
+def test_modified_kneser_ney_matches_chen_and_goodman_by_hand():
+    # bigram counts: ab 6, ba 4, bc 3, cb 2, ca 2, ac 1, aa 1 -> n1..n4 = 2, 2, 1, 1
+    model = NGramModel(2, "modified-kneser-ney").fit("abababababcbcbcacaab")
+    assert list(model.count_of_counts(2)) == [2, 2, 1, 1]
+    Y = Fraction(2, 2 + 2 * 2)                                      # 1/3
+    D1, D2, D3 = 1 - 2 * Y * 2 / 2, 2 - 3 * Y * 1 / 2, 3 - 4 * Y * 1 / 1   # 1/3, 3/2, 5/3
+    np.testing.assert_allclose(model.discounts[2], [float(D1), float(D2), float(D3)], rtol=1e-12)
+    # the unigram level: continuation counts a 3, b 2, c 2 have n1 = 0, so D = 0.75 there
+    assert list(model.count_of_counts(1, continuation=True)) == [0, 2, 1, 0]
+    assert model.discounts[1] == (0.75, 0.75, 0.75)
+    p1_b = (2 - Fraction(3, 4) + Fraction(3, 4) * 3 * Fraction(1, 3)) / 7          # 2/7
+    # after "a": ab 6 (D3+), ac 1 (D1), aa 1 (D1); c(a) = 8; mass returned 2 D1 + D3
+    p_b_a = (6 - D3 + (2 * D1 + D3) * p1_b) / 8
+    assert p_b_a == Fraction(5, 8)
+    assert math.isclose(model.prob("a", "b"), 5 / 8)
+
+
+def test_estimated_discounts_on_the_corpus_match_the_count_of_counts_formula():
+    text = data.play_text("as-you-like-it")
+    model = NGramModel(4, "modified-kneser-ney").fit(text)
+    n1, n2, n3, n4 = (int(x) for x in model.count_of_counts(4))
+    raw = collections.Counter(text[i:i + 4] for i in range(len(text) - 3))
+    assert [n1, n2, n3, n4] == [sum(v == r for v in raw.values()) for r in (1, 2, 3, 4)]
+    Y = n1 / (n1 + 2 * n2)
+    np.testing.assert_allclose(model.discounts[4], [1 - 2 * Y * n2 / n1, 2 - 3 * Y * n3 / n2,
+                                                    3 - 4 * Y * n4 / n3], rtol=1e-12)
+    ney = model.with_smoothing("kneser-ney", discount="estimate")
+    np.testing.assert_allclose(ney.discounts[4], [Y] * 3, rtol=1e-12)
+    # continuation counts of the 3-grams: how many distinct characters precede each
+    before = collections.defaultdict(set)
+    for g in raw:
+        before[g[1:]].add(g[0])
+    cont = [len(v) for v in before.values()]
+    assert list(model.count_of_counts(3, continuation=True)) == [cont.count(r) for r in (1, 2, 3, 4)]
+    assert model.with_smoothing("kneser-ney", discount=0.6).discounts == {m: (0.6,) * 3 for m in range(1, 5)}
+
+
+def test_a_context_shorter_than_n_minus_1_keeps_all_its_characters():
+    # text "abcxbdabc": c("abc") = 2 = c("ab" followed), so the 4-gram model's P(c | "ab") = 1;
+    # cutting the context to "b" would give c("bc") / c("b") = 2/3.
+    model = NGramModel(4, "none").fit("abcxbdabc")
+    assert model.prob("ab", "c") == 1.0
+    assert model.prob("b", "c") == 2 / 3                     # one character: the bigram
+    assert model.prob("dab", "c") == 1.0
+    # sampling from a two-character prompt continues as the trigram "ab" -> "c" always does
+    for seed in range(20):
+        assert model.sample(1, prompt="ab", seed=seed) == "abc"
 
 
 @pytest.mark.parametrize("smoothing,kw", [("add-k", {"k": 1}), ("add-k", {"k": 0.01}),

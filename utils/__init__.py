@@ -4,6 +4,7 @@ Each module has one concern and says in which chapter it is built:
 
 - ``utils.data``   the Shakespeare corpus, splits, character tokenizer, batches (chapter 1)
 - ``utils.plots``  the book's figure style
+- ``utils.checks`` the argument checks every module shares (bad input gets a clear error)
 
 This top level holds the three things every chapter calls first:
 :func:`set_seed`, :func:`device` and :func:`print_versions`.
@@ -51,7 +52,9 @@ def print_versions(packages=("python", "numpy", "torch", "tensorflow", "keras", 
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    for name in packages:
+    from utils import checks
+
+    for name in checks.strings(packages, "packages", nonempty=False):
         if name == "python":
             v = platform.python_version()
         else:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from utils import checks
 from utils.decoding import apply_temperature, forward_with_cache, top_k_filter
 
 __all__ = ["char_nll", "text_nll", "hidden_states", "embed", "sample"]
@@ -35,9 +36,17 @@ def _device(model):
     return next(model.parameters()).device
 
 
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+def _check_tokenizer(tokenizer):
+    from utils.data import CharTokenizer
+
+    checks.instance(tokenizer, CharTokenizer, "tokenizer", "utils.data.CharTokenizer")
+
+
+def _encode(tokenizer, text, name):
+    try:
+        return tokenizer.encode(text)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 @torch.no_grad()
@@ -49,10 +58,8 @@ def char_nll(model, ids, batch_size: int = 32) -> np.ndarray:
     the context grows from 1 to ``block_size`` characters.
     """
     _check_model(model)
-    _check_int(batch_size, "batch_size", 1)
-    ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
-    if ids.ndim != 1 or len(ids) < 2:
-        raise ValueError(f"ids must be a 1-D sequence of at least 2 token ids, got shape {tuple(ids.shape)}")
+    checks.integer(batch_size, "batch_size", 1)
+    ids = checks.id_sequence(ids, "ids", model.config.vocab_size, min_len=2).long()
     T, dev = model.config.block_size, _device(model)
     was_training = model.training
     model.eval()
@@ -81,18 +88,20 @@ def text_nll(model, tokenizer, texts, prefix="", batch_size: int = 64) -> np.nda
     a non-empty prefix or at least two characters (its first character is then context).
     """
     _check_model(model)
-    _check_int(batch_size, "batch_size", 1)
-    texts = list(texts)
-    prefixes = [prefix] * len(texts) if isinstance(prefix, str) else list(prefix)
+    checks.integer(batch_size, "batch_size", 1)
+    _check_tokenizer(tokenizer)
+    texts = checks.strings(texts, "texts", nonempty=False)
+    prefixes = ([prefix] * len(texts) if isinstance(prefix, str)
+                else checks.strings(prefix, "prefix", nonempty=False))
     if len(prefixes) != len(texts) or not texts:
         raise ValueError(f"texts must be non-empty and prefix a str or one per text, "
                          f"got {len(texts)} texts and {len(prefixes)} prefixes")
     T, dev = model.config.block_size, _device(model)
     seqs = []
-    for p, t in zip(prefixes, texts):
+    for i, (p, t) in enumerate(zip(prefixes, texts)):
         if not p and len(t) < 2:
-            raise ValueError(f"a text without a prefix needs at least 2 characters, got {t!r}")
-        ids = tokenizer.encode(p + t)
+            raise ValueError(f"texts[{i}]: a text without a prefix needs at least 2 characters, got {t!r}")
+        ids = _encode(tokenizer, p, "prefix") + _encode(tokenizer, t, f"texts[{i}]")
         if len(ids) > T + 1:
             raise ValueError(f"prefix + text has {len(ids)} characters; at most block_size + 1 = {T + 1}")
         seqs.append((ids, max(len(p), 1)))       # scored from position max(len(p), 1) on
@@ -125,10 +134,11 @@ def hidden_states(model, idx, layer=None):
     _check_model(model)
     L = model.config.n_layer
     if layer is not None:
-        _check_int(layer, "layer", 0)
+        checks.integer(layer, "layer", 0)
         if layer > L:
             raise ValueError(f"layer must be None or an int in [0, {L}], got {layer!r}")
-    if idx.dim() != 2 or idx.shape[1] > model.config.block_size:
+    checks.token_ids(idx, "idx", model.config.vocab_size)
+    if idx.shape[1] > model.config.block_size:
         raise ValueError(f"idx must be (batch, time <= {model.config.block_size}), got {tuple(idx.shape)}")
     tr = model.transformer
     x = tr.drop(tr.wte(idx) + tr.wpe(torch.arange(idx.shape[1], device=idx.device)))
@@ -151,16 +161,17 @@ def embed(model, tokenizer, texts, layer=None, pool: str = "mean", batch_size: i
     never reads.
     """
     _check_model(model)
-    _check_int(batch_size, "batch_size", 1)
+    checks.integer(batch_size, "batch_size", 1)
     if pool not in ("mean", "last", "mean+last"):
         raise ValueError(f"pool must be 'mean', 'last' or 'mean+last', got {pool!r}")
-    texts = list(texts)
-    if not texts or any(not isinstance(t, str) or not t for t in texts):
+    _check_tokenizer(tokenizer)
+    texts = checks.strings(texts, "texts")
+    if not all(texts):
         raise ValueError("texts must be a non-empty list of non-empty strings")
     T, C = model.config.block_size, model.config.n_embd
     pieces = []                                   # (text index, ids of one window)
     for i, t in enumerate(texts):
-        ids = tokenizer.encode(t)
+        ids = _encode(tokenizer, t, f"texts[{i}]")
         pieces.extend((i, ids[s:s + T]) for s in range(0, len(ids), T))
     order = sorted(range(len(pieces)), key=lambda j: len(pieces[j][1]))
     sums = torch.zeros(len(texts), C, dtype=torch.float64)
@@ -205,13 +216,14 @@ def sample(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None
     always uses the full window).  ``greedy=True`` takes the most likely token.
     """
     _check_model(model)
-    _check_int(max_new_tokens, "max_new_tokens", 0)
+    checks.integer(max_new_tokens, "max_new_tokens", 0)
     if not greedy and (not isinstance(temperature, (int, float)) or not temperature > 0):
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
     if top_k is not None:
-        _check_int(top_k, "top_k", 1)
-    if idx.dim() != 2 or idx.shape[1] < 1:
-        raise ValueError(f"idx must be a (batch, time >= 1) tensor of token ids, got {tuple(idx.shape)}")
+        checks.integer(top_k, "top_k", 1)
+    checks.flag(greedy, "greedy")
+    checks.generator(generator)
+    checks.token_ids(idx, "idx", model.config.vocab_size)
     T = model.config.block_size
     was_training = model.training
     model.eval()

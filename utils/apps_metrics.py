@@ -22,6 +22,7 @@ from collections import Counter
 
 import numpy as np
 
+from utils import checks
 from utils.decoding import distinct_n  # chapter 6's, for any tokens (here: words)
 
 __all__ = ["words", "ngrams", "distinct_n", "overlap_rate", "accuracy", "confusion_matrix",
@@ -42,10 +43,17 @@ def _check_n(n, name="n"):
         raise ValueError(f"{name} must be an int >= 1, got {n!r}")
 
 
+def _sequence(tokens, name="tokens") -> list:
+    if not hasattr(tokens, "__iter__"):
+        raise checks.ArgumentTypeError(f"{name} must be a sequence of tokens (a str, words, ids), "
+                                       f"got {type(tokens).__name__}")
+    return list(tokens)
+
+
 def ngrams(tokens, n: int) -> list[tuple]:
     """The ``len(tokens) - n + 1`` n-grams of a token sequence, as tuples (none if it is shorter)."""
     _check_n(n)
-    tokens = list(tokens)
+    tokens = _sequence(tokens)
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
@@ -55,6 +63,9 @@ def overlap_rate(tokens, reference_ngrams, n: int) -> float:
     With the training text's n-grams as the reference, this measures how much of
     a generated text is copied from it (verbatim overlap).
     """
+    if not hasattr(reference_ngrams, "__contains__"):
+        raise checks.ArgumentTypeError(f"reference_ngrams must be a set of n-gram tuples, got "
+                                       f"{type(reference_ngrams).__name__}")
     grams = ngrams(tokens, n)
     if not grams:
         raise ValueError(f"tokens must have at least n = {n} items, got {len(list(tokens))}")
@@ -73,7 +84,7 @@ def accuracy(y_true, y_pred) -> float:
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     """``C[i, j]`` = how many items of true class ``i`` were predicted as class ``j``."""
     _check_n(n_classes, "n_classes")
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    y_true, y_pred = checks.int_array(y_true, "y_true"), checks.int_array(y_pred, "y_pred")
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ValueError(f"y_true and y_pred must be 1-D and of the same length, "
                          f"got shapes {y_true.shape} and {y_pred.shape}")
@@ -93,7 +104,8 @@ def top_k_accuracy(scores, answers, k: int) -> float:
     score strictly higher, so ties are resolved in the answer's favour.
     """
     _check_n(k, "k")
-    scores, answers = np.asarray(scores, dtype=np.float64), np.asarray(answers, dtype=np.int64)
+    scores = checks.float_array(scores, "scores", dtype=np.float64)
+    answers = checks.int_array(answers, "answers")
     if scores.ndim != 2 or answers.shape != (scores.shape[0],):
         raise ValueError(f"scores must be (n_queries, n_candidates) and answers (n_queries,), "
                          f"got {scores.shape} and {answers.shape}")
@@ -111,7 +123,9 @@ def rouge_n(summary, reference, n: int = 1) -> dict:
     precision = overlap / summary n-grams, recall = overlap / reference n-grams,
     F1 their harmonic mean (0 where undefined).
     """
-    s, r = Counter(ngrams(summary, n)), Counter(ngrams(reference, n))
+    _check_n(n)
+    s = Counter(ngrams(_sequence(summary, "summary"), n))
+    r = Counter(ngrams(_sequence(reference, "reference"), n))
     overlap = sum(min(c, r[g]) for g, c in s.items())
     p = overlap / sum(s.values()) if s else 0.0
     rec = overlap / sum(r.values()) if r else 0.0
@@ -121,7 +135,8 @@ def rouge_n(summary, reference, n: int = 1) -> dict:
 
 def exact_match(predictions, references) -> float:
     """Fraction of predictions identical to their reference string."""
-    predictions, references = list(predictions), list(references)
+    predictions = checks.strings(predictions, "predictions", nonempty=False)
+    references = checks.strings(references, "references", nonempty=False)
     if len(predictions) != len(references) or not predictions:
         raise ValueError(f"predictions and references must be non-empty lists of the same length, "
                          f"got {len(predictions)} and {len(references)}")
@@ -137,7 +152,8 @@ def char_bleu(candidates, references, max_n: int = 4) -> float:
     Returns 0 if some p_m is 0.
     """
     _check_n(max_n, "max_n")
-    candidates, references = list(candidates), list(references)
+    candidates = checks.strings(candidates, "candidates", nonempty=False)
+    references = checks.strings(references, "references", nonempty=False)
     if len(candidates) != len(references) or not candidates:
         raise ValueError(f"candidates and references must be non-empty lists of the same length, "
                          f"got {len(candidates)} and {len(references)}")

@@ -26,14 +26,29 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from utils import checks
+
 __all__ = ["Seq2Seq", "make_batch", "train_seq2seq", "translate"]
 
 END = "\n"   # the character that ends every target
 
 
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+def _check_tokenizer(tokenizer):
+    from utils.data import CharTokenizer
+
+    checks.instance(tokenizer, CharTokenizer, "tokenizer", "utils.data.CharTokenizer")
+
+
+def _check_pairs(pairs) -> list:
+    if isinstance(pairs, str) or not hasattr(pairs, "__iter__"):
+        raise checks.ArgumentTypeError(f"pairs must be a list of (source, target) strings, "
+                                       f"got {type(pairs).__name__}")
+    pairs = list(pairs)
+    bad = [p for p in pairs
+           if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(x, str) for x in p))]
+    if bad:
+        raise checks.ArgumentTypeError(f"pairs must hold (source, target) pairs of strings, got {bad[0]!r}")
+    return pairs
 
 
 class Seq2Seq(nn.Module):
@@ -44,7 +59,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         for name, v in (("vocab_size", vocab_size), ("max_len", max_len), ("d_model", d_model),
                         ("n_head", n_head), ("n_layers", n_layers)):
-            _check_int(v, name, 1)
+            checks.integer(v, name, 1)
         if d_model % n_head:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_head ({n_head})")
         self.vocab_size, self.max_len = vocab_size, max_len
@@ -59,21 +74,28 @@ class Seq2Seq(nn.Module):
                                              norm=nn.LayerNorm(d_model))
         self.out = nn.Linear(d_model, vocab_size + 2)
 
-    def _embed(self, ids):
+    def _embed(self, ids, name):
+        checks.token_ids(ids, name, self.vocab_size + 2)          # + BOS and PAD
         if ids.shape[1] > self.max_len + 2:
-            raise ValueError(f"sequence of {ids.shape[1]} ids is longer than "
+            raise ValueError(f"{name}: sequence of {ids.shape[1]} ids is longer than "
                              f"max_len + 2 = {self.max_len + 2}")
         return self.emb(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))
 
     def encode(self, src):
         """Encoder states (B, S, d_model) of source ids (B, S); PAD positions are ignored."""
-        return self.encoder(self._embed(src), src_key_padding_mask=src == self.pad)
+        return self.encoder(self._embed(src, "src"), src_key_padding_mask=src == self.pad)
 
     def decode(self, memory, src, tgt_in):
         """Next-character logits (B, T, vocab_size + 2) for target prefixes ``tgt_in`` (B, T)."""
+        checks.features(memory, "memory", self.emb.embedding_dim, dims="B, S")
+        checks.token_ids(src, "src", self.vocab_size + 2)
+        x = self._embed(tgt_in, "tgt_in")
+        if memory.shape[:2] != src.shape or tgt_in.shape[0] != src.shape[0]:
+            raise ValueError(f"memory (B, S, d_model), src (B, S) and tgt_in (B, T) must agree, got "
+                             f"{tuple(memory.shape)}, {tuple(src.shape)}, {tuple(tgt_in.shape)}")
         T = tgt_in.shape[1]
         causal = torch.triu(torch.full((T, T), float("-inf"), device=tgt_in.device), diagonal=1)
-        h = self.decoder(self._embed(tgt_in), memory, tgt_mask=causal, tgt_is_causal=True,
+        h = self.decoder(x, memory, tgt_mask=causal, tgt_is_causal=True,
                               memory_key_padding_mask=src == self.pad)
         return self.out(h)
 
@@ -87,7 +109,10 @@ def make_batch(pairs, tokenizer, pad: int, bos: int):
     ``tgt_in`` = BOS + target; ``tgt_out`` = target + newline, with -100 (ignored by
     the loss) on padding.  ``src`` and ``tgt_in`` are padded with ``pad``.
     """
-    pairs = list(pairs)
+    pairs = _check_pairs(pairs)
+    _check_tokenizer(tokenizer)
+    checks.integer(pad, "pad", 0)
+    checks.integer(bos, "bos", 0)
     if not pairs:
         raise ValueError("pairs must not be empty")
     S = max(len(s) for s, _ in pairs)
@@ -97,9 +122,12 @@ def make_batch(pairs, tokenizer, pad: int, bos: int):
     tgt_out = torch.full((len(pairs), T), -100, dtype=torch.long)
     for j, (s, t) in enumerate(pairs):
         if not s:
-            raise ValueError(f"pair {j} has an empty source")
-        src[j, :len(s)] = torch.tensor(tokenizer.encode(s))
-        ids = tokenizer.encode(t + END)
+            raise ValueError(f"pairs[{j}] has an empty source")
+        try:
+            src[j, :len(s)] = torch.tensor(tokenizer.encode(s))
+            ids = tokenizer.encode(t + END)
+        except ValueError as e:
+            raise ValueError(f"pairs[{j}]: {e}") from None
         tgt_in[j, 0] = bos
         tgt_in[j, 1:len(ids)] = torch.tensor(ids[:-1])
         tgt_out[j, :len(ids)] = torch.tensor(ids)
@@ -115,12 +143,16 @@ def train_seq2seq(model: Seq2Seq, pairs, tokenizer, steps: int, batch_size: int 
     """
     if not isinstance(model, Seq2Seq):
         raise ValueError(f"model must be a Seq2Seq, got {type(model).__name__}")
-    _check_int(steps, "steps", 1)
-    _check_int(batch_size, "batch_size", 1)
-    _check_int(warmup, "warmup", 0)
+    checks.integer(steps, "steps", 1)
+    checks.integer(batch_size, "batch_size", 1)
+    checks.integer(warmup, "warmup", 0)
     if not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"lr must be a number > 0, got {lr!r}")
-    pairs = list(pairs)
+    checks.integer(seed, "seed", 0)
+    _check_tokenizer(tokenizer)
+    if progress is not None and not callable(progress):
+        raise checks.ArgumentTypeError(f"progress must be None or a wrapper such as tqdm, got {progress!r}")
+    pairs = _check_pairs(pairs)
     too_long = [p for p in pairs if len(p[0]) > model.max_len or len(p[1]) + 1 > model.max_len + 2]
     if not pairs or too_long:
         raise ValueError(f"pairs must be non-empty and fit max_len = {model.max_len}; "
@@ -152,10 +184,18 @@ def translate(model: Seq2Seq, tokenizer, sources, batch_size: int = 256) -> list
     (or ``max_len + 1`` characters).  The encoder runs once per batch."""
     if not isinstance(model, Seq2Seq):
         raise ValueError(f"model must be a Seq2Seq, got {type(model).__name__}")
-    _check_int(batch_size, "batch_size", 1)
-    sources = list(sources)
+    checks.integer(batch_size, "batch_size", 1)
+    _check_tokenizer(tokenizer)
+    if END not in tokenizer.stoi:
+        raise ValueError(f"tokenizer must know {END!r}, the character that ends every target")
+    sources = checks.strings(sources, "sources", nonempty=False)
     if any(not s or len(s) > model.max_len for s in sources):
-        raise ValueError(f"every source must have 1 to max_len = {model.max_len} characters")
+        raise ValueError(f"sources: every source must have 1 to max_len = {model.max_len} characters")
+    for i, s in enumerate(sources):
+        try:
+            tokenizer.encode(s)
+        except ValueError as e:
+            raise ValueError(f"sources[{i}]: {e}") from None
     was_training = model.training
     model.eval()
     end, dev = tokenizer.stoi[END], next(model.parameters()).device

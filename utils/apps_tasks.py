@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from utils import data
+from utils import checks, data
 
 __all__ = ["GENRE3", "CLASSES", "passages", "MARKS", "sentences", "scenes", "ARCHAIC", "modernise",
            "modernise_pairs", "speaker_gender"]
@@ -43,7 +43,7 @@ def _speeches(play: str):
 
 def _play_names(names):
     known = {p.name for p in data.plays()}
-    names = [names] if isinstance(names, str) else list(names)
+    names = [names] if isinstance(names, str) else checks.strings(names, "plays", nonempty=False)
     bad = [n for n in names if n not in known]
     if not names or bad:
         raise ValueError(f"plays must be known play names, got unknown {bad or names!r}")
@@ -58,7 +58,7 @@ def passages(play: str, length: int, n: int) -> list[str]:
     the first line start at or after ``n`` evenly spaced points, and do not overlap
     when the play is long enough.
     """
-    _play_names(play)
+    _play_names(checks.string(play, "play"))
     for name, v in (("length", length), ("n", n)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
@@ -87,10 +87,12 @@ def sentences(play: str, min_len: int = 20, max_len: int = 120) -> list[tuple[st
     the three marks, and has ``min_len`` to ``max_len`` characters once the mark is
     removed.  The label is the editors' punctuation, so it is real, if not perfect.
     """
-    _play_names(play)
+    _play_names(checks.string(play, "play"))
     for name, v in (("min_len", min_len), ("max_len", max_len)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    if min_len > max_len:
+        raise ValueError(f"min_len ({min_len}) must be at most max_len ({max_len})")
     out = []
     for _, lines in _speeches(play):
         for piece in _SENTENCE_END.split("\n".join(lines)):
@@ -111,7 +113,7 @@ def scenes(play: str) -> list[dict]:
     whose heading precedes its first line in the package's Markdown (found by
     searching forward for the line's first 20 characters).
     """
-    _play_names(play)
+    _play_names(checks.string(play, "play"))
     raw = next(p for p in data.plays() if p.name == play).path.read_text(encoding="utf-8")
     heads = [(m.start(), m.group(0).lstrip("# ").strip()) for m in _SCENE.finditer(raw)]
     if not heads:

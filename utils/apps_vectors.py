@@ -18,6 +18,7 @@ from collections import Counter
 import numpy as np
 import torch
 
+from utils import checks
 from utils.apps_metrics import words
 
 __all__ = ["bag_of_chars", "build_vocab", "bag_of_words", "tfidf", "cosine_scores",
@@ -25,17 +26,14 @@ __all__ = ["bag_of_chars", "build_vocab", "bag_of_words", "tfidf", "cosine_score
 
 
 def _check_texts(texts):
-    texts = list(texts)
-    if not texts or any(not isinstance(t, str) for t in texts):
-        raise ValueError("texts must be a non-empty list of strings")
-    return texts
+    return checks.strings(texts, "texts")
 
 
 def bag_of_chars(texts, chars) -> np.ndarray:
     """``(n_texts, len(chars))`` character frequencies (each row sums to 1; order forgotten)."""
     texts = _check_texts(texts)
-    chars = list(chars)
-    if not chars or len(set(chars)) != len(chars):
+    chars = list(chars) if isinstance(chars, str) else checks.strings(chars, "chars", nonempty=False)
+    if not chars or len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
         raise ValueError("chars must be a non-empty sequence of distinct characters")
     index = {c: i for i, c in enumerate(chars)}
     X = np.zeros((len(texts), len(chars)))
@@ -62,7 +60,7 @@ def build_vocab(texts, max_size: int = 5000, min_count: int = 2) -> list[str]:
 def bag_of_words(texts, vocab) -> np.ndarray:
     """``(n_texts, len(vocab))`` word counts; words outside ``vocab`` are ignored."""
     texts = _check_texts(texts)
-    index = {w: i for i, w in enumerate(vocab)}
+    index = {w: i for i, w in enumerate(checks.strings(vocab, "vocab", nonempty=False))}
     if not index:
         raise ValueError("vocab must not be empty")
     X = np.zeros((len(texts), len(index)))
@@ -80,13 +78,13 @@ def tfidf(counts, idf=None):
     (``df_j``: rows where word j occurs), unless ``idf`` is given (fit on the
     documents, reuse for the queries). Rare words weigh more than common ones.
     """
-    counts = np.asarray(counts, dtype=np.float64)
+    counts = checks.float_array(counts, "counts", dtype=np.float64)
     if counts.ndim != 2 or (counts < 0).any():
         raise ValueError(f"counts must be a 2-D array of non-negative counts, got shape {counts.shape}")
     if idf is None:
         df = (counts > 0).sum(axis=0)
         idf = np.log((1 + len(counts)) / (1 + df)) + 1
-    idf = np.asarray(idf, dtype=np.float64)
+    idf = checks.float_array(idf, "idf", dtype=np.float64)
     if idf.shape != (counts.shape[1],):
         raise ValueError(f"idf must have shape ({counts.shape[1]},), got {idf.shape}")
     W = counts * idf
@@ -95,7 +93,8 @@ def tfidf(counts, idf=None):
 
 def cosine_scores(queries, docs) -> np.ndarray:
     """``(n_queries, n_docs)`` cosine similarities (an all-zero row scores 0 with everything)."""
-    Q, D = np.asarray(queries, dtype=np.float64), np.asarray(docs, dtype=np.float64)
+    Q = checks.float_array(queries, "queries", dtype=np.float64)
+    D = checks.float_array(docs, "docs", dtype=np.float64)
     if Q.ndim != 2 or D.ndim != 2 or Q.shape[1] != D.shape[1]:
         raise ValueError(f"queries and docs must be 2-D with the same width, got {Q.shape} and {D.shape}")
     Q = Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-12)
@@ -106,7 +105,8 @@ def cosine_scores(queries, docs) -> np.ndarray:
 def label_scores(doc_scores, doc_labels, n_labels: int) -> np.ndarray:
     """``(n_queries, n_labels)``: each label's score is the best score among its documents
     (``-inf`` for a label with no document, or whose documents all score ``-inf``)."""
-    S, lab = np.asarray(doc_scores, dtype=np.float64), np.asarray(doc_labels, dtype=np.int64)
+    S = checks.float_array(doc_scores, "doc_scores", dtype=np.float64)
+    lab = checks.int_array(doc_labels, "doc_labels")
     if S.ndim != 2 or lab.shape != (S.shape[1],):
         raise ValueError(f"doc_scores must be (n_queries, n_docs) and doc_labels (n_docs,), "
                          f"got {S.shape} and {lab.shape}")
@@ -127,14 +127,14 @@ def fit_linear(X, y, n_classes: int, l2: float = 1e-2, max_iter: int = 200) -> d
     Features are standardised with the training mean and standard deviation
     (stored in the returned dict with ``W``, ``b``); the fit is deterministic.
     """
-    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    X, y = checks.float_array(X, "X", dtype=np.float64), checks.int_array(y, "y")
     if X.ndim != 2 or y.shape != (X.shape[0],) or len(y) == 0:
         raise ValueError(f"X must be (n, d) and y (n,), got {X.shape} and {y.shape}")
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2 \
             or y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"n_classes must be an int >= 2 above every label, got {n_classes!r}")
-    if not isinstance(l2, (int, float)) or l2 < 0:
-        raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+    checks.number(l2, "l2", 0)
+    checks.integer(max_iter, "max_iter", 1)
     mean, std = X.mean(axis=0), X.std(axis=0) + 1e-8
     Xt, yt = torch.tensor((X - mean) / std), torch.tensor(y)
     W = torch.zeros(X.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
@@ -153,7 +153,9 @@ def fit_linear(X, y, n_classes: int, l2: float = 1e-2, max_iter: int = 200) -> d
 
 def predict_proba(clf: dict, X) -> np.ndarray:
     """Class probabilities ``(n, n_classes)`` from a classifier made by :func:`fit_linear`."""
-    X = np.asarray(X, dtype=np.float64)
+    if not isinstance(clf, dict) or {"W", "b", "mean", "std"} - set(clf):
+        raise checks.ArgumentTypeError("clf must be the dict fit_linear returns (W, b, mean, std)")
+    X = checks.float_array(X, "X", dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != clf["W"].shape[0]:
         raise ValueError(f"X must be (n, {clf['W'].shape[0]}), got {X.shape}")
     z = (X - clf["mean"]) / clf["std"] @ clf["W"] + clf["b"]

@@ -22,6 +22,8 @@ from collections import Counter
 
 import regex
 
+from utils import checks
+
 __all__ = ["GPT2_PATTERN", "bytes_to_unicode", "pretokenize", "ByteLevelBPE", "train_bpe",
            "train_tokenizers_bpe"]
 
@@ -65,6 +67,18 @@ class ByteLevelBPE:
     """A trained byte-level BPE: a vocabulary (token -> id) and the ordered list of merges."""
 
     def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]]):
+        if not isinstance(vocab, dict) or not all(
+                isinstance(t, str) and isinstance(i, int) and not isinstance(i, bool)
+                for t, i in vocab.items()):
+            raise checks.ArgumentTypeError(f"vocab must be a dict from token (str) to id (int), "
+                                           f"got {vocab!r:.60}")
+        if isinstance(merges, str) or not hasattr(merges, "__iter__"):
+            raise checks.ArgumentTypeError(f"merges must be a list of (str, str) pairs, "
+                                           f"got {type(merges).__name__}")
+        merges = [tuple(m) if isinstance(m, list) else m for m in merges]
+        if not all(isinstance(m, tuple) and len(m) == 2 and all(isinstance(x, str) for x in m)
+                   for m in merges):
+            raise checks.ArgumentTypeError(f"merges must be a list of (str, str) pairs, got {merges[:3]!r}")
         self.vocab = dict(vocab)
         self.id_to_token = {i: t for t, i in self.vocab.items()}
         self.merges = list(merges)
@@ -102,7 +116,7 @@ class ByteLevelBPE:
 
     def decode(self, ids) -> str:
         """The text of token ids (invalid UTF-8 from a cut multi-byte character becomes '\ufffd')."""
-        ids = [int(i) for i in ids]
+        ids = checks.id_list(ids, "ids")
         bad = [i for i in ids if i not in self.id_to_token]
         if bad:
             raise ValueError(f"ids must be in [0, {self.vocab_size - 1}], got {bad[:5]}")
@@ -142,6 +156,9 @@ class ByteLevelBPE:
         """Read the vocabulary and merges of a ``tokenizers.Tokenizer`` holding a BPE model."""
         import json
 
+        from tokenizers import Tokenizer
+
+        checks.instance(tok, Tokenizer, "tok", "tokenizers.Tokenizer")
         model = json.loads(tok.to_str())["model"]
         if model.get("type") != "BPE":
             raise ValueError(f"tok must hold a BPE model, got {model.get('type')!r}")
@@ -150,6 +167,13 @@ class ByteLevelBPE:
 
     def __repr__(self):
         return f"ByteLevelBPE(vocab_size={self.vocab_size}, merges={len(self.merges)})"
+
+
+def _check_training(texts, vocab_size, min_frequency):
+    texts = checks.strings(texts, "texts", nonempty=False)
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 256:
+        raise ValueError(f"vocab_size must be an int >= 256 (the byte alphabet), got {vocab_size!r}")
+    return texts, checks.integer(min_frequency, "min_frequency", 0)
 
 
 def _merge_word(word: list[int], a: int, b: int, new: int) -> list[tuple[tuple[int, int], int]]:
@@ -175,12 +199,7 @@ def train_bpe(texts, vocab_size: int, min_frequency: int = 0) -> ByteLevelBPE:
     3. Count adjacent pairs, weighted by word counts; repeatedly merge the most frequent
        pair (ties: the smallest pair of ids), updating only the words that contain it.
     """
-    if isinstance(texts, str):
-        raise ValueError("texts must be an iterable of strings (e.g. [text]), not a single str")
-    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 256:
-        raise ValueError(f"vocab_size must be an int >= 256 (the byte alphabet), got {vocab_size!r}")
-    if not isinstance(min_frequency, int) or min_frequency < 0:
-        raise ValueError(f"min_frequency must be an int >= 0, got {min_frequency!r}")
+    texts, min_frequency = _check_training(texts, vocab_size, min_frequency)
     counts = Counter()
     for text in texts:
         counts.update(pretokenize(text))
@@ -231,10 +250,7 @@ def train_tokenizers_bpe(texts, vocab_size: int, min_frequency: int = 0):
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    if isinstance(texts, str):
-        raise ValueError("texts must be an iterable of strings (e.g. [text]), not a single str")
-    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 256:
-        raise ValueError(f"vocab_size must be an int >= 256 (the byte alphabet), got {vocab_size!r}")
+    texts, min_frequency = _check_training(texts, vocab_size, min_frequency)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()

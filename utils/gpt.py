@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from utils import checks
+
 __all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "MLP",
            "param_count_formula", "save_checkpoint", "load_checkpoint"]
 
@@ -62,6 +64,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
+        checks.instance(config, GPTConfig, "config")
         self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)      # mix the heads
@@ -69,13 +72,14 @@ class CausalSelfAttention(nn.Module):
 
     def qkv(self, x):
         """Queries, keys, values, each (B, n_head, T, head_size)."""
+        checks.features(x, "x", self.n_embd)
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         return [t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)]
 
     def forward(self, x):
-        B, T, C = x.shape
         q, k, v = self.qkv(x)
+        B, T, C = x.shape
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                            dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
@@ -83,8 +87,8 @@ class CausalSelfAttention(nn.Module):
 
     def weights(self, x):
         """The attention weights softmax(q k^T / sqrt(d) + causal mask): (B, n_head, T, T)."""
-        T = x.shape[1]
         q, k, _ = self.qkv(x)
+        T = x.shape[1]
         scores = q @ k.transpose(-2, -1) / math.sqrt(k.shape[-1])
         future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
         return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
@@ -95,12 +99,14 @@ class MLP(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
+        checks.instance(config, GPTConfig, "config")
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.gelu = nn.GELU(approximate="tanh")  # GPT-2's GELU
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
+        checks.features(x, "x", self.c_fc.in_features)
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
 
 
@@ -109,12 +115,14 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
+        checks.instance(config, GPTConfig, "config")
         self.ln_1 = nn.LayerNorm(config.n_embd, eps=1e-5, bias=config.bias)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=1e-5, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x):
+        checks.features(x, "x", self.attn.n_embd)
         x = x + self.attn(self.ln_1(x))
         x = x + self.mlp(self.ln_2(x))
         return x
@@ -125,9 +133,7 @@ class GPT(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        if not isinstance(config, GPTConfig):
-            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = checks.instance(config, GPTConfig, "config")
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),   # token embeddings
             wpe=nn.Embedding(config.block_size, config.n_embd),   # learned position embeddings
@@ -160,18 +166,17 @@ class GPT(nn.Module):
         Kaplan et al. (2020) count ``N`` for their scaling laws.
         """
         n = sum(p.numel() for p in self.parameters())  # parameters() yields a shared tensor once
-        if non_embedding:
+        if checks.flag(non_embedding, "non_embedding"):
             n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
         return n
 
     def forward(self, idx, targets=None):
-        """Logits (B, T, vocab_size) and, if ``targets`` (B, T) are given, the mean cross-entropy."""
-        if idx.dim() != 2:
-            raise ValueError(f"idx must be a (batch, time) tensor of token ids, got shape {tuple(idx.shape)}")
+        """Logits (B, T, vocab_size) and, if ``targets`` (B, T) are given, the mean cross-entropy.
+
+        ``targets`` are ids in ``[0, vocab_size)``; -100 marks a position that is not scored."""
+        checks.token_ids(idx, "idx", self.config.vocab_size)
         B, T = idx.shape
-        if T > self.config.block_size:
-            raise ValueError(f"sequence length {T} is longer than block_size "
-                             f"{self.config.block_size}; crop the input to at most block_size tokens")
+        self._check_length(T)
         pos = torch.arange(T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block in self.transformer.h:
@@ -179,18 +184,21 @@ class GPT(nn.Module):
         logits = self.lm_head(self.transformer.ln_f(x))
         loss = None
         if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, "
-                                 f"got {tuple(targets.shape)}")
+            checks.target_ids(targets, "targets", self.config.vocab_size, idx.shape)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
+
+    def _check_length(self, T):
+        if T > self.config.block_size:
+            raise ValueError(f"idx: sequence length {T} is longer than block_size "
+                             f"{self.config.block_size}; crop the input to at most block_size tokens")
 
     @torch.no_grad()
     def attention_weights(self, idx):
         """Per layer, the attention weights (B, n_head, T, T) on input ``idx`` (for heat maps)."""
+        checks.token_ids(idx, "idx", self.config.vocab_size)
         T = idx.shape[1]
-        if T > self.config.block_size:
-            raise ValueError(f"sequence length {T} is longer than block_size {self.config.block_size}")
+        self._check_length(T)
         x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(T, device=idx.device))
         maps = []
         for block in self.transformer.h:
@@ -213,8 +221,8 @@ class GPT(nn.Module):
             raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
-        if idx.dim() != 2 or idx.shape[1] < 1:
-            raise ValueError(f"idx must be a (batch, time>=1) tensor of token ids, got shape {tuple(idx.shape)}")
+        checks.token_ids(idx, "idx", self.config.vocab_size)
+        checks.generator(generator)
         was_training = self.training
         self.eval()
         for _ in range(max_new_tokens):
@@ -235,7 +243,8 @@ class GPT(nn.Module):
             raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
         if not isinstance(lr, (int, float)) or not lr > 0:
             raise ValueError(f"lr must be a number > 0, got {lr!r}")
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         params = [p for p in self.parameters() if p.requires_grad]
         groups = [
@@ -261,12 +270,11 @@ def param_count_formula(config: GPTConfig, non_embedding: bool = False) -> int:
     parameters (``2*C`` if ``bias=False``: only the two LayerNorm gains);
     the final LayerNorm ``2*C`` (``C``).
     """
-    if not isinstance(config, GPTConfig):
-        raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+    checks.instance(config, GPTConfig, "config")
     C, V, T, L = config.n_embd, config.vocab_size, config.block_size, config.n_layer
     per_block = 12 * C * C + (13 * C if config.bias else 2 * C)
     final_ln = 2 * C if config.bias else C
-    embeddings = 0 if non_embedding else V * C + T * C
+    embeddings = 0 if checks.flag(non_embedding, "non_embedding") else V * C + T * C
     return embeddings + L * per_block + final_ln
 
 
@@ -274,18 +282,32 @@ def save_checkpoint(model: GPT, path, **metadata) -> None:
     """Save a GPT's weights and config to a ``.safetensors`` file (extra ``metadata``: strings)."""
     from safetensors.torch import save_model
 
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
+    path = checks.new_file(path, "path")
+    if "config" in metadata:
+        raise ValueError("metadata: the key 'config' is reserved for the model's GPTConfig")
     meta = {"config": json.dumps(asdict(model.config))}
     meta.update({str(k): str(v) for k, v in metadata.items()})
     save_model(model, str(path), metadata=meta)
 
 
 def load_checkpoint(path, device="cpu") -> GPT:
-    """Rebuild the GPT saved by :func:`save_checkpoint` (config from the file's metadata)."""
-    from safetensors import safe_open
+    """Rebuild the GPT saved by :func:`save_checkpoint` (config from the file's metadata).
+
+    Only a safetensors file is read (never a pickle); a file without the config, or whose
+    tensors do not fit the config, raises ValueError naming the file."""
     from safetensors.torch import load_model
 
-    with safe_open(str(path), framework="pt") as f:
-        config = GPTConfig(**json.loads(f.metadata()["config"]))
+    device = checks.device(device)
+    metadata, shapes = checks.safetensors_file(path, "path")
+    if "config" not in metadata:
+        raise ValueError(f"path: {path} has no 'config' metadata: not a checkpoint written by "
+                         "utils.gpt.save_checkpoint")
+    try:
+        config = GPTConfig(**json.loads(metadata["config"]))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"path: {path}: its config metadata is not a GPTConfig ({e})") from None
     model = GPT(config)
+    checks.tensors_match(model, shapes, f"path: {path}", f"its config {config}")
     load_model(model, str(path), device=str(device))
     return model.to(device)

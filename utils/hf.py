@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from utils import checks
 from utils.gpt import GPT, GPTConfig
 
 __all__ = ["CONV1D_WEIGHTS", "GPT2_SIZES", "gpt2_config", "book_config", "book_to_hf", "hf_to_book",
@@ -46,6 +47,18 @@ GPT2_SIZES = {
 }
 
 _TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh")   # the same function: GPT-2's tanh approximation
+_SHAPE = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")   # set from the GPTConfig only
+
+
+def _check_extra(extra: dict, name: str) -> None:
+    """Extra ``GPT2Config`` settings: known names only (a typo would be stored silently), not the shape."""
+    from transformers import GPT2Config
+
+    known = GPT2Config().to_dict()
+    bad = [k for k in extra if k in _SHAPE or k not in known]
+    if bad:
+        raise ValueError(f"{name}: {bad} cannot be set here: the shape ({', '.join(_SHAPE)}) comes from the "
+                         "GPTConfig, and other keys must be GPT2Config settings")
 
 
 def gpt2_config(config: GPTConfig, **extra):
@@ -58,6 +71,7 @@ def gpt2_config(config: GPTConfig, **extra):
 
     if not isinstance(config, GPTConfig):
         raise ValueError(f"config must be a utils.gpt.GPTConfig, got {type(config).__name__}")
+    _check_extra(extra, "extra")
     if not config.bias:
         raise ValueError("config.bias must be True: GPT-2's linear and LayerNorm layers all have biases")
     settings = dict(vocab_size=config.vocab_size, n_positions=config.block_size, n_embd=config.n_embd,
@@ -71,8 +85,10 @@ def gpt2_config(config: GPTConfig, **extra):
 
 def book_config(hf_config) -> GPTConfig:
     """The book's ``GPTConfig`` for a ``GPT2Config``; ValueError for a variant the book's GPT lacks."""
-    c = hf_config
-    checks = {
+    from transformers import GPT2Config
+
+    c = checks.instance(hf_config, GPT2Config, "hf_config", "transformers.GPT2Config")
+    rules = {
         "activation_function": (c.activation_function in _TANH_GELUS, f"one of {_TANH_GELUS}"),
         "layer_norm_epsilon": (abs(c.layer_norm_epsilon - 1e-5) < 1e-12, "1e-5"),
         "n_inner": (c.n_inner in (None, 4 * c.n_embd), f"None or 4 * n_embd = {4 * c.n_embd}"),
@@ -81,9 +97,10 @@ def book_config(hf_config) -> GPTConfig:
         "add_cross_attention": (not c.add_cross_attention, "False"),
         "tie_word_embeddings": (getattr(c, "tie_word_embeddings", True) is not False, "True"),
     }
-    for name, (ok, allowed) in checks.items():
+    for name, (ok, allowed) in rules.items():
         if not ok:
-            raise ValueError(f"{name} must be {allowed} for the book's GPT, got {getattr(c, name)!r}")
+            raise ValueError(f"hf_config.{name} must be {allowed} for the book's GPT, "
+                             f"got {getattr(c, name)!r}")
     return GPTConfig(vocab_size=c.vocab_size, block_size=c.n_positions, n_layer=c.n_layer,
                      n_head=c.n_head, n_embd=c.n_embd, dropout=float(c.resid_pdrop), bias=True)
 
@@ -100,6 +117,7 @@ def book_to_hf(model: GPT, **config_extra):
 
     if not isinstance(model, GPT):
         raise ValueError(f"model must be a utils.gpt.GPT, got {type(model).__name__}")
+    _check_extra(config_extra, "config_extra")
     config = gpt2_config(model.config, **config_extra)
     with torch.device("meta"):                  # no time spent on a random initialisation
         hf = GPT2LMHeadModel(config)
@@ -158,13 +176,17 @@ def export_hf(model: GPT, tokenizer, folder) -> Path:
     tokenizer files, so ``GPT2LMHeadModel.from_pretrained(folder)`` and
     ``AutoTokenizer.from_pretrained(folder)`` load them.
     """
-    folder = Path(folder)
-    hf = book_to_hf(model)
-    hf.save_pretrained(folder)                 # safetensors; the tied matrix stored once
+    from utils.data import CharTokenizer
+
+    folder = checks.folder(folder, "folder")
+    hf = book_to_hf(model)                     # checks the model; nothing is written before every check
     if tokenizer is not None:
+        checks.instance(tokenizer, CharTokenizer, "tokenizer", "utils.data.CharTokenizer")
         if tokenizer.vocab_size != model.config.vocab_size:
             raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model "
                              f"{model.config.vocab_size}")
+    hf.save_pretrained(folder)                 # safetensors; the tied matrix stored once
+    if tokenizer is not None:
         char_tokenizer_to_hf(tokenizer).save_pretrained(folder)
     (folder / "README.md").write_text(
         "The book's character-level GPT (utils.gpt.GPT) exported with utils.hf.export_hf.\n"
@@ -193,6 +215,7 @@ def use_offline_mode_if_unreachable(timeout: float = 3.0) -> bool:
     """
     import huggingface_hub.constants as hub
 
+    checks.number(timeout, "timeout", 0, low_open=True)
     offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE") \
         or not hub_reachable(timeout)
     if offline:
@@ -214,6 +237,15 @@ def load_gpt2(name: str = "gpt2", fallback=None, fallback_dir=None, timeout: flo
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty model name or folder, got {name!r}")
+    if fallback is not None:
+        from utils.data import CharTokenizer
+        if not (isinstance(fallback, tuple) and len(fallback) == 2 and isinstance(fallback[0], GPT)
+                and isinstance(fallback[1], CharTokenizer)):
+            raise checks.ArgumentTypeError("fallback must be None or a (utils.gpt.GPT, "
+                                           "utils.data.CharTokenizer) "
+                                           f"pair, got {type(fallback).__name__}")
+    fallback_dir = None if fallback_dir is None else checks.folder(fallback_dir, "fallback_dir")
+    checks.flag(verbose, "verbose")
     offline = use_offline_mode_if_unreachable(timeout)
     try:
         model = GPT2LMHeadModel.from_pretrained(name, local_files_only=offline)
@@ -229,7 +261,7 @@ def load_gpt2(name: str = "gpt2", fallback=None, fallback_dir=None, timeout: flo
     if fallback is None:
         from utils.pretrained import load_pretrained
         fallback = load_pretrained(device="cpu")
-    folder = Path(fallback_dir) if fallback_dir is not None else Path(tempfile.mkdtemp(prefix="book-gpt-hf-"))
+    folder = fallback_dir if fallback_dir is not None else Path(tempfile.mkdtemp(prefix="book-gpt-hf-"))
     export_hf(fallback[0], fallback[1], folder)
     model = GPT2LMHeadModel.from_pretrained(folder, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)

@@ -23,6 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from utils import checks
+
 __all__ = ["KerasBlock", "KerasGPT", "copy_block_from_torch", "copy_gpt_from_torch", "copy_mha_to_keras"]
 
 
@@ -31,15 +33,28 @@ def _t(tensor):
     return tensor.detach().cpu().float().numpy()
 
 
+def _values(x):
+    """``x`` as a NumPy array when it holds values (an eager call), None while Keras traces a graph."""
+    if isinstance(x, keras.KerasTensor):
+        return None
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        if not tf.executing_eagerly():
+            return None
+    return keras.ops.convert_to_numpy(x)
+
+
 class KerasBlock(keras.layers.Layer):
     """Pre-LayerNorm GPT block: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``, causal attention."""
 
     def __init__(self, n_embd, n_head, dropout=0.0, bias=True, **kwargs):
         super().__init__(**kwargs)
-        if n_embd < 1 or n_head < 1 or n_embd % n_head:
+        checks.integer(n_embd, "n_embd", 1)
+        checks.integer(n_head, "n_head", 1)
+        if n_embd % n_head:
             raise ValueError(f"n_embd ({n_embd}) must be a positive multiple of n_head ({n_head})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        checks.dropout(dropout)
+        checks.flag(bias, "bias")
         self.n_embd, self.n_head, self.dropout_rate, self.bias = n_embd, n_head, dropout, bias
         self.ln_1 = keras.layers.LayerNormalization(epsilon=1e-5, center=bias, name="ln_1")
         self.c_attn = keras.layers.Dense(3 * n_embd, use_bias=bias, name="c_attn")
@@ -77,6 +92,8 @@ class KerasBlock(keras.layers.Layer):
         return ops.softmax(scores, axis=-1)
 
     def call(self, x, training=None):
+        if len(x.shape) != 3 or x.shape[-1] not in (None, self.n_embd):
+            raise ValueError(f"x must have shape (B, T, {self.n_embd}), got {tuple(x.shape)}")
         B, T = ops.shape(x)[0], ops.shape(x)[1]
         q, k, v = self._qkv(self.ln_1(x))
         w = self.attn_drop(self._weights(q, k), training=training)
@@ -98,8 +115,10 @@ class KerasGPT(keras.Model):
     """
 
     def __init__(self, config, **kwargs):
+        from utils.gpt import GPTConfig
+
         super().__init__(**kwargs)
-        self.config = config
+        self.config = checks.instance(config, GPTConfig, "config", "utils.gpt.GPTConfig")
         C = config.n_embd
         init = keras.initializers.RandomNormal(stddev=0.02)
         self.wte = keras.layers.Embedding(config.vocab_size, C, embeddings_initializer=init, name="wte")
@@ -118,6 +137,11 @@ class KerasGPT(keras.Model):
         self.ln_f.build((None, None, C))
 
     def call(self, idx, training=None):
+        import torch
+
+        values = _values(idx)
+        if values is not None:                 # an eager call: check the ids (Keras would clip or cast them)
+            checks.token_ids(torch.as_tensor(values), "idx", self.config.vocab_size)
         T = ops.shape(idx)[1]
         if isinstance(T, int) and T > self.config.block_size:
             raise ValueError(f"sequence length {T} is longer than block_size {self.config.block_size}")
@@ -129,8 +153,13 @@ class KerasGPT(keras.Model):
 
 def copy_block_from_torch(torch_block, keras_block: KerasBlock) -> KerasBlock:
     """Copy a :class:`utils.gpt.Block`'s weights into a :class:`KerasBlock` of the same size."""
-    if keras_block.n_embd != torch_block.ln_1.normalized_shape[0] or keras_block.n_head != torch_block.attn.n_head:
-        raise ValueError("the two blocks have different n_embd or n_head")
+    from utils.gpt import Block
+
+    checks.instance(torch_block, Block, "torch_block", "utils.gpt.Block")
+    checks.instance(keras_block, KerasBlock, "keras_block")
+    torch_sizes = (torch_block.ln_1.normalized_shape[0], torch_block.attn.n_head)
+    if (keras_block.n_embd, keras_block.n_head) != torch_sizes:
+        raise ValueError("torch_block and keras_block have different n_embd or n_head")
     if not keras_block.built:
         keras_block.build((None, None, keras_block.n_embd))
     pairs = [(keras_block.ln_1, torch_block.ln_1), (keras_block.ln_2, torch_block.ln_2)]
@@ -149,8 +178,12 @@ def copy_block_from_torch(torch_block, keras_block: KerasBlock) -> KerasBlock:
 
 def copy_gpt_from_torch(torch_gpt, keras_gpt: KerasGPT) -> KerasGPT:
     """Copy a :class:`utils.gpt.GPT`'s weights into a :class:`KerasGPT` with the same config."""
+    from utils.gpt import GPT
+
+    checks.instance(torch_gpt, GPT, "torch_gpt", "utils.gpt.GPT")
+    checks.instance(keras_gpt, KerasGPT, "keras_gpt")
     if torch_gpt.config != keras_gpt.config:
-        raise ValueError(f"configs differ: {torch_gpt.config} vs {keras_gpt.config}")
+        raise ValueError(f"torch_gpt and keras_gpt configs differ: {torch_gpt.config} vs {keras_gpt.config}")
     if not keras_gpt.built:
         keras_gpt.build((None, None))
         keras_gpt.built = True
@@ -171,13 +204,18 @@ def copy_mha_to_keras(ours, keras_mha):
     The Keras layer must be built (called once) with ``num_heads=ours.n_head``
     and ``key_dim=ours.head_dim``.
     """
+    from utils.attention import MultiHeadAttention
+
+    checks.instance(ours, MultiHeadAttention, "ours", "utils.attention.MultiHeadAttention")
+    checks.instance(keras_mha, keras.layers.MultiHeadAttention, "keras_mha",
+                    "keras.layers.MultiHeadAttention")
     E, H, D = ours.embed_dim, ours.n_head, ours.head_dim
     if ours.w_q.bias is None:
         raise ValueError("keras.layers.MultiHeadAttention has biases by default; ours has none")
     if not keras_mha.built:
-        raise ValueError("build the Keras layer first: call it once on (B, T, E) inputs")
+        raise ValueError("keras_mha is not built yet: call it once on (B, T, E) inputs first")
     if keras_mha.num_heads != H or keras_mha.key_dim != D:
-        raise ValueError(f"keras layer has num_heads={keras_mha.num_heads}, key_dim={keras_mha.key_dim}; "
+        raise ValueError(f"keras_mha has num_heads={keras_mha.num_heads}, key_dim={keras_mha.key_dim}; "
                          f"need {H}, {D}")
     weights = []
     for lin in (ours.w_q, ours.w_k, ours.w_v):

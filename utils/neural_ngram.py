@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from utils import checks
+
 __all__ = ["NeuralNGram", "windows", "context_distributions", "nll", "mean_nll"]
 
 
@@ -49,6 +51,7 @@ class NeuralNGram(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: (B, context) int64 ids, oldest first -> (B, vocab_size) logits."""
+        checks.token_ids(x, "x", self.vocab_size, ndim=None)
         if x.ndim != 2 or x.shape[1] != self.context:
             raise ValueError(f"x must have shape (B, {self.context}), got {tuple(x.shape)}")
         h = torch.tanh(self.hidden(self.emb(x).flatten(1)))
@@ -62,10 +65,9 @@ def windows(ids, context: int, pad_id: int | None = None):
     id of ``ids`` is a target (the count models score every character too)."""
     if isinstance(context, bool) or not isinstance(context, int) or context < 1:
         raise ValueError(f"context must be an int >= 1, got {context!r}")
-    ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
-    if ids.ndim != 1:
-        raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
+    ids = checks.id_sequence(ids, "ids", min_len=0).long()
     if pad_id is not None:
+        checks.integer(pad_id, "pad_id", 0)
         ids = torch.cat([torch.full((context,), pad_id, dtype=torch.long), ids])
     if len(ids) <= context:
         raise ValueError(f"ids must be longer than context = {context}, got {len(ids)}")
@@ -91,7 +93,7 @@ def context_distributions(ids, context: int, vocab_size: int):
     if ids.ndim != 1 or len(ids) <= context:
         raise ValueError(f"ids must be 1-D and longer than context = {context}, got shape {ids.shape}")
     if not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= vocab_size:
-        raise ValueError(f"ids must be integers in [0, {vocab_size})")
+        raise ValueError(f"ids must be integers in [0, {vocab_size}) (vocab_size {vocab_size})")
     ids = ids.astype(np.int64)
     codes = np.zeros(len(ids) - context, dtype=np.int64)
     for j in range(context):                                  # base-V number, oldest id first
@@ -109,10 +111,14 @@ def context_distributions(ids, context: int, vocab_size: int):
 @torch.no_grad()
 def nll(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 16384) -> np.ndarray:
     """Per-pair negative log-likelihood ``-ln q(y_i | x_i)`` in nats, as a NumPy array (in batches)."""
+    checks.instance(model, nn.Module, "model", "torch.nn.Module")
+    checks.instance(x, torch.Tensor, "x", "torch.Tensor of ids")
+    checks.instance(y, torch.Tensor, "y", "torch.Tensor of ids")
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must be non-empty and equally long, got {len(x)} and {len(y)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    checks.target_ids(y, "y", getattr(model, "vocab_size", 2 ** 62), y.shape)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

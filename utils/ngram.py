@@ -21,7 +21,16 @@ An order-``n`` model predicts a character from the ``n - 1`` characters before i
                   *continuations* ``N1+(.h'w)`` (how many different characters
                   precede ``h'w``) instead of occurrences, and the recursion ends
                   in the uniform distribution ``1 / V``.  An unseen context backs
-                  off to ``h'`` entirely.
+                  off to ``h'`` entirely.  ``discount="estimate"`` sets ``D`` for each
+                  order from that order's count-of-counts, ``D = n1 / (n1 + 2 n2)``
+                  (Ney, Essen & Kneser 1994), where ``n_r`` is the number of distinct
+                  m-grams seen exactly ``r`` times.
+``"modified-kneser-ney"``  Chen & Goodman's (1998) variant: three discounts per order,
+                  ``D1`` for m-grams seen once, ``D2`` twice, ``D3+`` three times or more,
+                  estimated from the count-of-counts with ``Y = n1 / (n1 + 2 n2)``:
+                  ``D1 = 1 - 2Y n2/n1``, ``D2 = 2 - 3Y n3/n2``, ``D3+ = 3 - 4Y n4/n3``;
+                  the mass returned to the shorter context is
+                  ``(D1 N1(h.) + D2 N2(h.) + D3+ N3+(h.)) / c(h)``.
 
 Documented behaviours:
 
@@ -30,6 +39,12 @@ Documented behaviours:
 - The first ``n - 1`` characters of a scored text have shorter histories; they are
   scored by the model of order ``t + 1`` built from the same counts (for
   Kneser-Ney: raw counts at that order, continuation counts below it).
+- Estimated discounts come from the counts each order's estimate uses: raw counts at
+  the top order (and for the short histories at the start of a text), continuation
+  counts below it.  Where the formula has no valid value (some ``n_r`` is 0, as for the
+  unigram counts of a few dozen characters, or a ``D_r`` falls outside ``[0, r]``), that
+  order uses the fixed :data:`FALLBACK_DISCOUNT`; :attr:`NGramModel.discounts` shows which
+  values are in use.
 - The vocabulary is the set of characters of the training text, or the ``vocab``
   passed explicitly (so characters absent from training still get probability
   under smoothing).  Any other character, in training or scored text, raises a
@@ -45,17 +60,38 @@ import math
 
 import numpy as np
 
-__all__ = ["NGramModel", "SMOOTHINGS"]
+from utils import checks
 
-SMOOTHINGS = ("none", "add-k", "kneser-ney")
+__all__ = ["NGramModel", "SMOOTHINGS", "FALLBACK_DISCOUNT"]
+
+SMOOTHINGS = ("none", "add-k", "kneser-ney", "modified-kneser-ney")
+FALLBACK_DISCOUNT = 0.75      # an order whose count-of-counts cannot give its discounts
+
+
+def _find(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index into the sorted ``keys`` of each query, and whether it is there."""
+    if len(keys) == 0:
+        return np.zeros(query.shape, dtype=np.int64), np.zeros(query.shape, dtype=bool)
+    idx = np.searchsorted(keys, query).clip(max=len(keys) - 1)
+    return idx, keys[idx] == query
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
     """``values[i]`` where ``keys[i] == query`` (keys sorted), else 0."""
-    if len(keys) == 0:
-        return np.zeros(query.shape, dtype=values.dtype)
-    idx = np.searchsorted(keys, query).clip(max=len(keys) - 1)
-    return np.where(keys[idx] == query, values[idx], 0)
+    idx, found = _find(keys, query)
+    return np.where(found, values[idx], 0) if len(keys) else np.zeros(query.shape, dtype=values.dtype)
+
+
+def _estimate_discounts(n_r: np.ndarray, modified: bool):
+    """(D1, D2, D3+) from the count-of-counts ``n_r = [n1, n2, n3, n4]``; None if undefined."""
+    n1, n2, n3, n4 = (int(x) for x in n_r)
+    if n1 == 0 or n2 == 0 or (modified and (n3 == 0 or n4 == 0)):
+        return None
+    Y = n1 / (n1 + 2 * n2)
+    if not modified:
+        return (Y, Y, Y)
+    D = (1 - 2 * Y * n2 / n1, 2 - 3 * Y * n3 / n2, 3 - 4 * Y * n4 / n3)
+    return D if all(0 < d <= r for r, d in enumerate(D, start=1)) else None
 
 
 def _encode(text, lut: np.ndarray, what: str) -> np.ndarray:
@@ -81,6 +117,11 @@ class _Table:
         self.ctx = ctx                                        # distinct contexts followed by a char
         self.ctx_total = np.add.reduceat(counts, starts) if len(keys) else counts[:0]
         self.ctx_types = np.diff(np.append(starts, len(keys)))   # N1+(h .): distinct followers
+        once, twice = (counts == 1).astype(np.int64), (counts == 2).astype(np.int64)
+        self.ctx_n1 = np.add.reduceat(once, starts) if len(keys) else counts[:0]     # N1(h .)
+        self.ctx_n2 = np.add.reduceat(twice, starts) if len(keys) else counts[:0]    # N2(h .)
+        self.ctx_n3 = self.ctx_types - self.ctx_n1 - self.ctx_n2                      # N3+(h .)
+        self.count_of_counts = np.bincount(counts, minlength=5)[1:5]                 # n1..n4
 
 
 class NGramModel:
@@ -90,11 +131,13 @@ class NGramModel:
     ----------
     n : int >= 1
         Order: the model conditions on the ``n - 1`` previous characters.
-    smoothing : ``"none"``, ``"add-k"`` or ``"kneser-ney"`` (see the module docstring).
+    smoothing : one of :data:`SMOOTHINGS` (see the module docstring).
     k : float >= 0
         The pseudo-count of add-k smoothing (``k = 0`` equals ``"none"`` on seen contexts).
-    discount : float in (0, 1]
-        The absolute discount ``D`` of Kneser-Ney.
+    discount : float in (0, 1], or ``"estimate"``
+        The absolute discount ``D`` of Kneser-Ney, or ``"estimate"`` for Ney's
+        ``n1 / (n1 + 2 n2)`` at each order.  ``"modified-kneser-ney"`` always estimates
+        its three discounts per order and ignores it.
     vocab : iterable of characters, optional
         The vocabulary; by default the characters of the training text.
     """
@@ -116,19 +159,21 @@ class NGramModel:
             raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
         if not isinstance(k, (int, float, np.number)) or not math.isfinite(k) or k < 0:
             raise ValueError(f"k must be a finite number >= 0, got {k!r}")
-        if not isinstance(discount, (int, float, np.number)) or not 0 < discount <= 1:
-            raise ValueError(f"discount must be in (0, 1], got {discount!r}")
-        self.smoothing, self.k, self.discount = smoothing, float(k), float(discount)
+        if discount != "estimate" and (isinstance(discount, bool) or not isinstance(discount, (int, float, np.number))
+                                       or not 0 < discount <= 1):
+            raise ValueError(f"discount must be a number in (0, 1] or 'estimate', got {discount!r}")
+        self.smoothing, self.k = smoothing, float(k)
+        self.discount = discount if discount == "estimate" else float(discount)
 
     @staticmethod
     def _check_vocab(vocab) -> str:
-        chars = list(vocab)
+        chars = list(vocab) if isinstance(vocab, str) else checks.strings(vocab, "vocab", nonempty=False)
         if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
             raise ValueError("vocab must be a non-empty iterable of single characters")
         return "".join(sorted(set(chars)))
 
     def __repr__(self):
-        extra = {"add-k": f", k={self.k:g}", "kneser-ney": f", discount={self.discount:g}"}
+        extra = {"add-k": f", k={self.k:g}", "kneser-ney": f", discount={self.discount!r}"}
         state = f"V={self.vocab_size}" if self.fitted else "not fitted"
         return f"NGramModel(n={self.n}, smoothing={self.smoothing!r}{extra.get(self.smoothing, '')}; {state})"
 
@@ -183,7 +228,7 @@ class NGramModel:
         self._vocab, self._lut, self._tables, self._cont = vocab, lut, tables, cont
         return self
 
-    def with_smoothing(self, smoothing: str, k: float = 1.0, discount: float = 0.75) -> "NGramModel":
+    def with_smoothing(self, smoothing: str, k: float = 1.0, discount=0.75) -> "NGramModel":
         """A copy with other smoothing settings that shares the counts (no refitting)."""
         other = copy.copy(self)
         other._set_smoothing(smoothing, k, discount)
@@ -209,11 +254,39 @@ class NGramModel:
         """Distinct (m-1)-character contexts followed by a character in training, m = ``order``."""
         return len(self._table(order).ctx)
 
+    def count_of_counts(self, order: int | None = None, continuation: bool = False) -> np.ndarray:
+        """``[n1, n2, n3, n4]``: how many distinct m-grams (m = ``order``, default ``n``) occur
+        exactly 1, 2, 3 and 4 times; with ``continuation=True`` (order < n), how many have a
+        continuation count ``N1+(. g)`` of 1, 2, 3 and 4."""
+        if not isinstance(continuation, (bool, np.bool_)):
+            raise ValueError(f"continuation must be True or False, got {continuation!r}")
+        if not continuation:
+            return self._table(order).count_of_counts.copy()
+        self._require_fit()
+        if self.n == 1:
+            raise ValueError("continuation counts exist only below the top order: n = 1 has none")
+        order = checks.integer(self.n - 1 if order is None else order, "order", 1, self.n - 1)
+        return self._cont[order].count_of_counts.copy()
+
+    def _discount_of(self, t: _Table) -> tuple[float, float, float]:
+        if self.discount != "estimate" and self.smoothing == "kneser-ney":
+            return (self.discount,) * 3
+        D = _estimate_discounts(t.count_of_counts, modified=self.smoothing == "modified-kneser-ney")
+        return D or (FALLBACK_DISCOUNT,) * 3
+
+    @property
+    def discounts(self) -> dict[int, tuple[float, float, float]]:
+        """Kneser-Ney's ``(D1, D2, D3+)`` per order 1..n, as used with a full context (raw
+        counts at order n, continuation counts below); one ``D`` three times unless modified."""
+        self._require_fit()
+        if self.smoothing not in ("kneser-ney", "modified-kneser-ney"):
+            raise ValueError(f"discounts exist for Kneser-Ney smoothing only, not {self.smoothing!r}")
+        return {m: tuple(float(d) for d in self._discount_of(self._tables[m] if m == self.n else self._cont[m]))
+                for m in range(1, self.n + 1)}
+
     def _table(self, order):
         self._require_fit()
-        order = self.n if order is None else order
-        if not isinstance(order, (int, np.integer)) or not 1 <= order <= self.n:
-            raise ValueError(f"order must be an int in [1, {self.n}], got {order!r}")
+        order = self.n if order is None else checks.integer(order, "order", 1, self.n)
         return self._tables[order]
 
     # --- probabilities ----------------------------------------------------------
@@ -236,19 +309,24 @@ class NGramModel:
                 return (c + self.k) / (d + self.k * V)
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.where(d > 0, c / np.maximum(d, 1), np.nan)
-        p, D = np.full(len(w), 1.0 / V), self.discount  # Kneser-Ney, from the uniform upwards
+        p = np.full(len(w), 1.0 / V)                    # Kneser-Ney, from the uniform upwards
         for j in range(1, top + 1):
             t, c_h = (self._tables[j] if j == top else self._cont[j]), ctx_codes[j - 1]
+            D1, D2, D3 = self._discount_of(t)
             c = _lookup(t.keys, t.counts, c_h * V + w)
-            d = _lookup(t.ctx, t.ctx_total, c_h)
-            types = _lookup(t.ctx, t.ctx_types, c_h)
-            p = np.where(d > 0, (np.maximum(c - D, 0) + D * types * p) / np.maximum(d, 1), p)
+            i, seen = _find(t.ctx, c_h)
+            if not len(t.ctx):
+                continue
+            d = np.where(seen, t.ctx_total[i], 0)
+            returned = D1 * t.ctx_n1[i] + D2 * t.ctx_n2[i] + D3 * t.ctx_n3[i]   # mass for h'
+            discount = np.select([c == 0, c == 1, c == 2], [0.0, D1, D2], D3)
+            p = np.where(d > 0, (np.maximum(c - discount, 0) + returned * p) / np.maximum(d, 1), p)
         return p
 
     def _context_ids(self, context: str) -> np.ndarray:
         if not isinstance(context, str):
             raise ValueError(f"context must be a str, got {type(context).__name__}")
-        return self.encode(context[len(context) - (self.n - 1):] if self.n > 1 else "", "context")
+        return self.encode(context[max(0, len(context) - (self.n - 1)):], "context")
 
     def probs(self, context: str = "") -> np.ndarray:
         """The distribution of the next character after ``context`` (its last n-1 characters
@@ -258,7 +336,7 @@ class NGramModel:
         V = self.vocab_size
         p = self._probs_at(np.tile(hist, (V, 1)), np.arange(V))
         if np.isnan(p).any():
-            raise ValueError(f"context {context[-(self.n - 1):]!r} never occurs in the training text: "
+            raise ValueError(f"context {context[max(0, len(context) - (self.n - 1)):]!r} never occurs in the training text: "
                              "the unsmoothed (maximum-likelihood) model has no distribution for it")
         return p
 
@@ -306,11 +384,11 @@ class NGramModel:
         self._require_fit()
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
             raise ValueError(f"length must be an int >= 0, got {length!r}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = checks.rng(seed)
         out = list(self.encode(prompt, "prompt"))
         V, cache = self.vocab_size, {}                  # context -> distribution, computed once
         for _ in range(length):
-            key = tuple(out[len(out) - (self.n - 1):] if self.n > 1 else ())
+            key = tuple(out[max(0, len(out) - (self.n - 1)):])
             if key not in cache:
                 hist = np.array(key, dtype=np.int64)
                 p = self._probs_at(np.tile(hist, (V, 1)), np.arange(V))

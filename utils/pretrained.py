@@ -15,11 +15,9 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import torch
-
+from utils import checks
 from utils.data import CharTokenizer
 from utils.gpt import GPT, GPTConfig
 
@@ -43,9 +41,12 @@ def _check(directory: Path) -> None:
 
 def pretrained_info(directory=None) -> dict:
     """The checkpoint's ``config.json`` as a dict (model shape, training run, results)."""
-    directory = Path(directory) if directory is not None else PRETRAINED_DIR
+    directory = checks.folder(directory) if directory is not None else PRETRAINED_DIR
     _check(directory)
-    return json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    info = checks.json_file(directory / "config.json", "directory")
+    if not isinstance(info, dict) or not isinstance(info.get("model"), dict):
+        raise ValueError(f"directory: {directory / 'config.json'} has no 'model' settings (a GPTConfig)")
+    return info
 
 
 def load_pretrained(device="cpu", directory=None) -> tuple[GPT, CharTokenizer]:
@@ -58,19 +59,27 @@ def load_pretrained(device="cpu", directory=None) -> tuple[GPT, CharTokenizer]:
     """
     from safetensors.torch import load_model
 
-    directory = Path(directory) if directory is not None else PRETRAINED_DIR
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device must be a torch device name such as 'cpu' or 'cuda', got {device!r}") from e
+    directory = checks.folder(directory) if directory is not None else PRETRAINED_DIR
+    device = checks.device(device)
     info = pretrained_info(directory)
-    chars = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
-    tokenizer = CharTokenizer(chars)
+    vocab = directory / "vocab.json"
+    chars = checks.json_file(vocab, "directory")
+    try:
+        tokenizer = CharTokenizer(chars)
+    except ValueError as e:
+        raise ValueError(f"directory: {vocab} is not a list of characters ({e})") from None
     if tokenizer.chars != chars:
-        raise ValueError(f"{directory / 'vocab.json'} must list distinct characters in sorted order")
-    config = GPTConfig(**info["model"])
+        raise ValueError(f"{vocab} must list distinct characters in sorted order")
+    try:
+        config = GPTConfig(**info["model"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"directory: {directory / 'config.json'} 'model' is not a GPTConfig ({e})") from None
     if config.vocab_size != tokenizer.vocab_size:
-        raise ValueError(f"config vocab_size {config.vocab_size} != {tokenizer.vocab_size} characters in vocab.json")
+        raise ValueError(f"directory {directory}: config vocab_size {config.vocab_size} != "
+                         f"{tokenizer.vocab_size} characters in vocab.json")
     model = GPT(config)
+    _, shapes = checks.safetensors_file(directory / "model.safetensors", "directory")
+    checks.tensors_match(model, shapes, f"directory: {directory / 'model.safetensors'}",
+                         f"config.json's {config}")
     load_model(model, str(directory / "model.safetensors"), device=str(device))
     return model.to(device).eval(), tokenizer

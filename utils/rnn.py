@@ -35,6 +35,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from utils import checks
+
 __all__ = [
     "init_rnn_params", "rnn_step", "rnn_forward", "rnn_backward", "output_layer", "softmax",
     "clip_grad_norm", "lstm_step", "lstm_forward", "gru_step", "gru_forward",
@@ -48,25 +50,19 @@ CELLS = ("rnn", "lstm")
 
 # --- argument checks ------------------------------------------------------------
 def _array(name, a, ndims):
-    a = np.asarray(a)
-    if a.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, "
-                         f"got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float64)
-    return a
+    return checks.float_array(a, name, ndims)
 
 
-def _weights(W, U, b, gates=1):
+def _weights(W, U, b, gates=1, b_name="b"):
     """Check W (G*H, D), U (G*H, H), b (G*H,) and return them with H."""
-    W, U, b = _array("W", W, (2,)), _array("U", U, (2,)), _array("b", b, (1,))
+    W, U, b = _array("W", W, (2,)), _array("U", U, (2,)), _array(b_name, b, (1,))
     if U.shape[0] % gates or U.shape[1] * gates != U.shape[0]:
         raise ValueError(f"U must have shape ({gates}*H, H), got {U.shape}")
     H = U.shape[1]
     if W.shape[0] != gates * H:
         raise ValueError(f"W must have {gates}*H = {gates * H} rows to match U {U.shape}, got {W.shape}")
     if b.shape != (gates * H,):
-        raise ValueError(f"b must have shape ({gates * H},), got {b.shape}")
+        raise ValueError(f"{b_name} must have shape ({gates * H},), got {b.shape}")
     return W, U, b, H
 
 
@@ -108,7 +104,13 @@ def init_rnn_params(input_size: int, hidden_size: int, seed: int = 0, dtype=np.f
     for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
-    rng = np.random.default_rng(seed)
+    rng = checks.rng(seed)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        raise checks.ArgumentTypeError("dtype must be a NumPy floating-point dtype such as np.float64")
     k = 1.0 / np.sqrt(hidden_size)
     return {"W": rng.uniform(-k, k, (hidden_size, input_size)).astype(dtype),
             "U": rng.uniform(-k, k, (hidden_size, hidden_size)).astype(dtype),
@@ -143,7 +145,7 @@ def rnn_backward(x, hs, dhs, W, U, h0=None) -> dict:
     arrives from *outside* the recurrence (e.g. from the output layer).  Returns
     the gradients ``{"W", "U", "b", "h0", "x"}`` of the loss L.
     """
-    W, U, _, H = _weights(W, U, np.zeros(np.shape(U)[0]))
+    W, U, _, H = _weights(W, U, np.zeros(np.shape(U)[:1]))
     x, h0 = _sequence(x, W, h0, H)
     hs, dhs = _array("hs", hs, (3,)), _array("dhs", dhs, (3,))
     B, T, _ = x.shape
@@ -167,8 +169,10 @@ def rnn_backward(x, hs, dhs, W, U, h0=None) -> dict:
 
 def softmax(z, axis: int = -1):
     """Numerically stable softmax along ``axis``."""
-    z = _array("z", z, (1, 2, 3, 4))
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    z, axis = _array("z", z, (1, 2, 3, 4)), checks.integer(axis, "axis")
+    m = z.max(axis=axis, keepdims=True)
+    checks.softmax_rows(m, "z")
+    e = np.exp(z - m)
     return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -202,7 +206,9 @@ def clip_grad_norm(grads, max_norm: float):
     """
     if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not max_norm > 0:
         raise ValueError(f"max_norm must be a positive number, got {max_norm!r}")
-    grads = [np.asarray(g) for g in grads]
+    if isinstance(grads, (str, np.ndarray, torch.Tensor)) or not hasattr(grads, "__iter__"):
+        raise checks.ArgumentTypeError(f"grads must be a list of arrays, got {type(grads).__name__}")
+    grads = [checks.float_array(g, f"grads[{i}]") for i, g in enumerate(grads)]
     if not grads:
         raise ValueError("grads must contain at least one array")
     total = float(np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads)))
@@ -246,7 +252,7 @@ def gru_step(x_t, h_prev, W, U, b_ih, b_hh):
     r = sigma(W_r x + b_ir + U_r h + b_hr), z likewise,
     n = tanh(W_n x + b_in + r * (U_n h + b_hn)), h_t = (1 - z) * n + z * h_prev.
     """
-    W, U, b_ih, H = _weights(W, U, b_ih, gates=3)
+    W, U, b_ih, H = _weights(W, U, b_ih, gates=3, b_name="b_ih")
     b_hh = _array("b_hh", b_hh, (1,))
     if b_hh.shape != b_ih.shape:
         raise ValueError(f"b_hh must have shape {b_ih.shape}, got {b_hh.shape}")
@@ -261,7 +267,7 @@ def gru_step(x_t, h_prev, W, U, b_ih, b_hh):
 
 def gru_forward(x, W, U, b_ih, b_hh, h0=None):
     """All GRU hidden states ``(B, T, H)``."""
-    W, U, b_ih, H = _weights(W, U, b_ih, gates=3)
+    W, U, b_ih, H = _weights(W, U, b_ih, gates=3, b_name="b_ih")
     x, h = _sequence(x, W, h0, H)
     hs = []
     for t in range(x.shape[1]):
@@ -388,8 +394,14 @@ class TorchCharRNN(nn.Module):
 
     def forward(self, idx, state=None):
         """``idx`` (B, T) token ids -> ``(logits (B, T, vocab_size), state)``."""
-        if idx.ndim != 2 or idx.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"idx must be a (B, T) integer tensor, got {tuple(idx.shape)} {idx.dtype}")
+        checks.token_ids(idx, "idx", self.vocab_size)
+        if state is not None:                      # nn.RNN: h; nn.LSTM: (h, c); each (1, B, hidden_size)
+            parts = state if self.cell == "lstm" else (state,)
+            shape = (1, idx.shape[0], self.rnn.hidden_size)
+            if (self.cell == "lstm" and not (isinstance(state, tuple) and len(state) == 2)) or any(
+                    not isinstance(t, torch.Tensor) or tuple(t.shape) != shape for t in parts):
+                raise ValueError(f"state must be None or what forward returned: "
+                                 f"{'(h, c)' if self.cell == 'lstm' else 'h'}, each of shape {shape}")
         out, state = self.rnn(self.embedding(idx), state)
         return self.head(out), state
 
@@ -427,14 +439,18 @@ def keras_char_rnn(vocab_size: int, embed_dim: int, hidden_size: int, cell: str 
 
 
 def _check_pair(torch_model, keras_model):
+    import keras
+
     if not isinstance(torch_model, TorchCharRNN):
         raise ValueError(f"torch_model must be a TorchCharRNN, got {type(torch_model).__name__}")
-    if getattr(keras_model, "cell", None) != torch_model.cell or not hasattr(keras_model, "rnn"):
+    if not isinstance(keras_model, keras.Model) or getattr(keras_model, "cell", None) != torch_model.cell \
+            or not hasattr(keras_model, "rnn"):
         raise ValueError("keras_model must come from keras_char_rnn with the same cell as torch_model")
     t_shape = tuple(torch_model.embedding.weight.shape) + (torch_model.rnn.hidden_size,)
     k_shape = tuple(keras_model.embedding.embeddings.shape) + (keras_model.rnn.units,)
     if t_shape != k_shape:
-        raise ValueError(f"(vocab_size, embed_dim, hidden_size) differ: torch {t_shape}, keras {k_shape}")
+        raise ValueError(f"(vocab_size, embed_dim, hidden_size) differ: torch_model {t_shape}, "
+                         f"keras_model {k_shape}")
 
 
 def char_rnn_torch_to_keras(torch_model: TorchCharRNN, keras_model) -> None:
@@ -458,8 +474,8 @@ def char_rnn_keras_to_torch(keras_model, torch_model: TorchCharRNN) -> None:
 
 
 def _check_sampling(prompt_ids, length, temperature, vocab_size):
-    prompt_ids = [int(i) for i in prompt_ids]
-    if not prompt_ids or not all(0 <= i < vocab_size for i in prompt_ids):
+    prompt_ids = checks.id_list(prompt_ids, "prompt_ids", vocab_size)
+    if not prompt_ids:
         raise ValueError(f"prompt_ids must be a non-empty list of ids in [0, {vocab_size - 1}]")
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
         raise ValueError(f"length must be a non-negative int, got {length!r}")
@@ -472,6 +488,8 @@ def _check_sampling(prompt_ids, length, temperature, vocab_size):
 def sample_torch(model: TorchCharRNN, prompt_ids, length: int, temperature: float = 1.0,
                  generator=None) -> list[int]:
     """Read ``prompt_ids``, then sample ``length`` more ids one at a time, carrying the state."""
+    checks.instance(model, TorchCharRNN, "model")
+    checks.generator(generator)
     ids = _check_sampling(prompt_ids, length, temperature, model.vocab_size)
     dev = next(model.parameters()).device
     logits, state = model(torch.tensor([ids], device=dev))
@@ -486,8 +504,10 @@ def sample_keras(model, prompt_ids, length: int, temperature: float = 1.0, rng=N
     """The same sampler for a :func:`keras_char_rnn` model; ``rng`` is a ``numpy.random.Generator``."""
     import keras
 
+    if not isinstance(model, keras.Model) or not hasattr(model, "vocab_size"):
+        raise checks.ArgumentTypeError(f"model must come from keras_char_rnn, got {type(model).__name__}")
     ids = _check_sampling(prompt_ids, length, temperature, model.vocab_size)
-    rng = np.random.default_rng() if rng is None else rng
+    rng = checks.rng(rng, "rng")
     logits, state = model(np.array([ids], dtype="int32"), return_state=True)
     for _ in range(length):
         z = keras.ops.convert_to_numpy(logits)[0, -1].astype(np.float64) / temperature

@@ -3,10 +3,9 @@
 One concern: turn a model and a stream of token ids into a trained model, with
 everything chapter 5 explains written so that it can be read in one sitting:
 
-* :func:`lr_at` -- linear warm-up, then cosine decay to ``min_lr``;
-* :func:`adamw_step_numpy` -- one AdamW update written out in NumPy (moments,
-  bias correction, decoupled weight decay), the reference that chapter 5 and
-  ``tests/test_train.py`` check ``torch.optim.AdamW`` against;
+* :func:`lr_at` -- linear warm-up, then cosine decay to ``min_lr``, and
+  :func:`adamw_step_numpy` -- one AdamW update written out in NumPy (both defined in
+  :mod:`utils.optim`, re-exported here);
 * :func:`estimate_loss` (a few fixed random batches, cheap) and :func:`evaluate`
   (every token of a held-out text once, the number to report);
 * :func:`train` -- the loop: AdamW, gradient clipping, tqdm, an optional
@@ -33,11 +32,12 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from utils import checks
 from utils.data import CharTokenizer, get_batch, load_corpus
 from utils.gpt import GPT, GPTConfig, save_checkpoint
+from utils.optim import adamw_step_numpy, lr_at
 
 __all__ = ["TrainConfig", "PRESETS", "lr_at", "adamw_step_numpy", "estimate_loss", "evaluate",
            "build_model", "make_optimizer", "train", "save_training_checkpoint",
@@ -81,27 +81,23 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        if not _number(self.lr) or not self.lr > 0:
+        if not checks.is_number(self.lr) or not self.lr > 0:
             raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
-        if not _number(self.min_lr) or not 0 <= self.min_lr <= self.lr:
+        if not checks.is_number(self.min_lr) or not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"min_lr must be a number in [0, lr={self.lr}], got {self.min_lr!r}")
-        if not _number(self.weight_decay) or self.weight_decay < 0:
+        if not checks.is_number(self.weight_decay) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
-            if not _number(value) or not 0 <= value < 1:
+            if not checks.is_number(value) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-        if not _number(self.grad_clip) or self.grad_clip < 0:
+        if not checks.is_number(self.grad_clip) or self.grad_clip < 0:
             raise ValueError(f"grad_clip must be a number >= 0 (0 = no clipping), got {self.grad_clip!r}")
         self.model_config(1)  # validates the model fields
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
                          n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
-
-
-def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 #: Named configurations.
@@ -127,69 +123,6 @@ PRESETS = {
 }
 
 
-# --- learning-rate schedule ----------------------------------------------------------
-def lr_at(step: int, max_lr: float, warmup_steps: int, max_steps: int, min_lr: float = 0.0) -> float:
-    """The learning rate for optimisation step ``step`` (0-based).
-
-    Linear warm-up ``max_lr * (step + 1) / warmup_steps`` for the first
-    ``warmup_steps`` steps, then a half cosine from ``max_lr`` down to
-    ``min_lr`` at ``step == max_steps``; ``min_lr`` after that.
-    """
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-        raise ValueError(f"step must be an int >= 0, got {step!r}")
-    if not _number(max_lr) or not max_lr > 0:
-        raise ValueError(f"max_lr must be a number > 0, got {max_lr!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or not 0 <= warmup_steps <= max_steps:
-        raise ValueError(f"warmup_steps must be an int in [0, max_steps={max_steps}], got {warmup_steps!r}")
-    if not _number(min_lr) or not 0 <= min_lr <= max_lr:
-        raise ValueError(f"min_lr must be a number in [0, max_lr={max_lr}], got {min_lr!r}")
-    if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps
-    if step >= max_steps:
-        return min_lr
-    progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)   # 0 -> 1
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-
-
-# --- AdamW, written out -------------------------------------------------------------
-def adamw_step_numpy(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
-    """One AdamW update of one parameter array; returns ``(param, m, v)`` (new arrays).
-
-    ``t`` is the number of this step, counted from 1.  Decoupled weight decay
-    (Loshchilov & Hutter) shrinks the weights directly, outside the adaptive
-    scaling; then Adam (Kingma & Ba) with bias-corrected moments::
-
-        param <- param * (1 - lr * weight_decay)
-        m <- beta1 m + (1 - beta1) g          v <- beta2 v + (1 - beta2) g^2
-        m_hat = m / (1 - beta1^t)             v_hat = v / (1 - beta2^t)
-        param <- param - lr * m_hat / (sqrt(v_hat) + eps)
-
-    This is the order ``torch.optim.AdamW`` uses.
-    """
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
-        raise ValueError(f"t must be the step number, an int >= 1, got {t!r}")
-    if not _number(lr) or lr < 0:
-        raise ValueError(f"lr must be a number >= 0, got {lr!r}")
-    for name, b in (("beta1", beta1), ("beta2", beta2)):
-        if not _number(b) or not 0 <= b < 1:
-            raise ValueError(f"{name} must be a number in [0, 1), got {b!r}")
-    if not _number(weight_decay) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    param, grad, m, v = (np.asarray(a) for a in (param, grad, m, v))
-    if not (param.shape == grad.shape == m.shape == v.shape):
-        raise ValueError(f"param, grad, m, v must have one shape, got "
-                         f"{param.shape}, {grad.shape}, {m.shape}, {v.shape}")
-    param = param * (1 - lr * weight_decay)
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad ** 2
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = v / (1 - beta2 ** t)
-    param = param - lr * m_hat / (np.sqrt(v_hat) + eps)
-    return param, m, v
-
-
 # --- data and evaluation --------------------------------------------------------------
 def encode_splits(tokenizer: CharTokenizer | None = None):
     """``(tokenizer, train_ids, val_ids)``: the book's vocabulary and the train / validation
@@ -197,8 +130,12 @@ def encode_splits(tokenizer: CharTokenizer | None = None):
     if tokenizer is None:
         tokenizer, train_ids, val_ids = _encoded_book_splits()
         return tokenizer, train_ids.clone(), val_ids.clone()
-    train_ids = torch.tensor(tokenizer.encode(load_corpus("train")), dtype=torch.int64)
-    val_ids = torch.tensor(tokenizer.encode(load_corpus("val")), dtype=torch.int64)
+    checks.instance(tokenizer, CharTokenizer, "tokenizer", "utils.data.CharTokenizer")
+    try:
+        train_ids = torch.tensor(tokenizer.encode(load_corpus("train")), dtype=torch.int64)
+        val_ids = torch.tensor(tokenizer.encode(load_corpus("val")), dtype=torch.int64)
+    except ValueError as e:
+        raise ValueError(f"tokenizer cannot encode the corpus: {e}") from None
     return tokenizer, train_ids, val_ids
 
 
@@ -210,11 +147,14 @@ def _encoded_book_splits():
             torch.tensor(tokenizer.encode(load_corpus("val")), dtype=torch.int64))
 
 
-def _check_ids(name, ids, block_size):
-    if ids is None or not hasattr(ids, "__len__"):
-        raise ValueError(f"{name} must be a 1-D sequence of token ids, got {type(ids).__name__}")
+def _check_ids(name, ids, model: GPT):
+    """``ids`` as a 1-D tensor of ids the model knows, long enough for one window."""
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
+    ids, block_size = checks.id_sequence(ids, name, model.config.vocab_size), model.config.block_size
     if len(ids) < block_size + 1:
-        raise ValueError(f"{name} must hold at least block_size + 1 = {block_size + 1} tokens, got {len(ids)}")
+        raise ValueError(f"{name} must hold at least block_size + 1 = {block_size + 1} tokens, "
+                         f"got {len(ids)}")
+    return ids
 
 
 @torch.no_grad()
@@ -225,8 +165,8 @@ def estimate_loss(model: GPT, ids, batch_size: int = 64, iters: int = 10, seed: 
         raise ValueError(f"iters must be an int >= 1, got {iters!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    ids, seed = _check_ids("ids", ids, model), checks.integer(seed, "seed")
     block_size = model.config.block_size
-    _check_ids("ids", ids, block_size)
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -250,10 +190,9 @@ def evaluate(model: GPT, ids, batch_size: int = 64) -> float:
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
     T = model.config.block_size
-    ids = torch.as_tensor(np.asarray(ids) if not isinstance(ids, torch.Tensor) else ids).long()
-    if ids.ndim != 1 or len(ids) < 2:
-        raise ValueError(f"ids must be 1-D with at least 2 tokens, got shape {tuple(ids.shape)}")
+    ids = checks.id_sequence(ids, "ids", model.config.vocab_size, min_len=2).long()
     device = next(model.parameters()).device
     n_full = (len(ids) - 1) // T
     x_all = ids[: n_full * T].view(n_full, T)
@@ -279,6 +218,8 @@ def evaluate(model: GPT, ids, batch_size: int = 64) -> float:
 # --- the loop -------------------------------------------------------------------------
 def build_model(cfg: TrainConfig, vocab_size: int, device="cpu") -> GPT:
     """A freshly initialised GPT of ``cfg``'s shape, seeded with ``cfg.seed``."""
+    checks.instance(cfg, TrainConfig, "cfg")
+    device = checks.device(device)
     torch.manual_seed(cfg.seed)
     return GPT(cfg.model_config(vocab_size)).to(device)
 
@@ -286,6 +227,8 @@ def build_model(cfg: TrainConfig, vocab_size: int, device="cpu") -> GPT:
 def make_optimizer(model: GPT, cfg: TrainConfig):
     """AdamW as GPT.configure_optimizer builds it (decay on matrices only; foreach on the
     CPU, fused on CUDA), with ``cfg``'s peak lr, betas and weight decay."""
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
+    checks.instance(cfg, TrainConfig, "cfg")
     return model.configure_optimizer(weight_decay=cfg.weight_decay, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
 
@@ -311,32 +254,35 @@ def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=No
     With ``checkpoint_dir`` a resumable checkpoint is written every
     ``checkpoint_interval`` steps (default: at each evaluation) and at the end.
     """
-    if not isinstance(model, GPT):
-        raise ValueError(f"model must be a utils.gpt.GPT, got {type(model).__name__}")
-    if not isinstance(cfg, TrainConfig):
-        raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
+    checks.instance(cfg, TrainConfig, "cfg")
     if model.config.block_size != cfg.block_size:
         raise ValueError(f"cfg.block_size ({cfg.block_size}) differs from the model's "
                          f"({model.config.block_size})")
-    _check_ids("train_ids", train_ids, cfg.block_size)
-    if val_ids is not None:
-        _check_ids("val_ids", val_ids, cfg.block_size)
-    history = history if history is not None else new_history()
+    train_ids = _check_ids("train_ids", train_ids, model)
+    val_ids = None if val_ids is None else _check_ids("val_ids", val_ids, model)
+    _check_optimizer(optimizer, model)
+    history = new_history() if history is None else _check_history(history, cfg.max_steps)
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps must be None or an int >= 1, got {steps!r}")
+    checks.generator(generator)
+    if callback is not None and not callable(callback):
+        raise checks.ArgumentTypeError(f"callback must be None or a function (history, model), "
+                                       f"got {callback!r}")
+    checks.flag(progress, "progress")
+    checkpoint_dir = None if checkpoint_dir is None else checks.folder(checkpoint_dir, "checkpoint_dir")
     start = history["step"]
     end = cfg.max_steps if steps is None else start + steps
     if end > cfg.max_steps:
         raise ValueError(f"steps: the run is at step {start} of max_steps={cfg.max_steps}, "
                          f"so at most {cfg.max_steps - start} more steps, got {steps}")
-    if checkpoint_interval is not None and (not isinstance(checkpoint_interval, int) or checkpoint_interval < 1):
-        raise ValueError(f"checkpoint_interval must be None or an int >= 1, got {checkpoint_interval!r}")
+    if checkpoint_interval is not None:
+        checks.integer(checkpoint_interval, "checkpoint_interval", 1)
     if cfg.threads and next(model.parameters()).device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     device = next(model.parameters()).device
     optimizer = optimizer or make_optimizer(model, cfg)
     generator = generator or torch.Generator().manual_seed(cfg.seed)
-    train_ids = torch.as_tensor(np.asarray(train_ids) if not isinstance(train_ids, torch.Tensor) else train_ids)
     params = [p for p in model.parameters() if p.requires_grad]
     ckpt_every = checkpoint_interval or cfg.eval_interval
 
@@ -381,6 +327,24 @@ def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=No
     return history
 
 
+def _check_optimizer(optimizer, model):
+    if optimizer is None:
+        return
+    checks.instance(optimizer, torch.optim.Optimizer, "optimizer", "torch.optim.Optimizer")
+    mine = {id(p) for p in model.parameters()}
+    theirs = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if not theirs or not theirs <= mine:
+        raise ValueError("optimizer must optimise the model's own parameters (make it with make_optimizer)")
+
+
+def _check_history(history, max_steps):
+    if not isinstance(history, dict) or set(new_history()) - set(history):
+        raise checks.ArgumentTypeError(f"history must be the dict that train returned, with the keys "
+                                       f"{sorted(new_history())}, got {type(history).__name__}")
+    checks.integer(history["step"], "history['step']", 0, max_steps)
+    return history
+
+
 def _tqdm(**kwargs):
     from tqdm.auto import tqdm
     return tqdm(**kwargs)
@@ -404,12 +368,28 @@ def save_training_checkpoint(directory, model: GPT, optimizer, cfg: TrainConfig,
     """
     from safetensors.torch import save_file
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, directory / MODEL_FILE, step=history["step"])
+    directory = checks.folder(directory)
+    checks.instance(model, GPT, "model", "utils.gpt.GPT")
+    _check_optimizer(optimizer, model)
+    checks.instance(cfg, TrainConfig, "cfg")
+    if not isinstance(history, dict) or "step" not in history:
+        raise checks.ArgumentTypeError("history must be a dict with a 'step' (as train returns it)")
+    checks.integer(history["step"], "history['step']", 0)
+    checks.generator(generator)
+    if tokenizer is not None and (not isinstance(tokenizer, CharTokenizer)
+                                  or tokenizer.vocab_size != model.config.vocab_size):
+        raise ValueError(f"tokenizer must be None or the model's CharTokenizer "
+                         f"(vocab_size {model.config.vocab_size}), got {tokenizer!r}")
     meta = {"model": asdict(model.config), "train": asdict(cfg),
             "results": {"step": history["step"], **results}}
-    (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    try:
+        texts = json.dumps(meta, indent=2) + "\n", json.dumps(history) + "\n"
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"results and history must hold JSON values (str, numbers, lists, dicts): "
+                         f"{e}") from None
+    directory.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, directory / MODEL_FILE, step=history["step"])
+    (directory / CONFIG_FILE).write_text(texts[0])
     if tokenizer is not None:
         (directory / VOCAB_FILE).write_text(json.dumps(tokenizer.chars, ensure_ascii=False) + "\n")
     if optimizer is not None:
@@ -421,7 +401,7 @@ def save_training_checkpoint(directory, model: GPT, optimizer, cfg: TrainConfig,
         if generator is not None:
             tensors["generator_state"] = generator.get_state()
         save_file(tensors, str(directory / OPTIMIZER_FILE))
-        (directory / STATE_FILE).write_text(json.dumps(history) + "\n")
+        (directory / STATE_FILE).write_text(texts[1])
     return directory
 
 
@@ -435,17 +415,28 @@ def load_training_checkpoint(directory, device="cpu"):
 
     from utils.gpt import load_checkpoint
 
-    directory = Path(directory)
+    directory, device = checks.folder(directory, exists=True), checks.device(device)
     for name in (MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE, STATE_FILE):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name} is missing: not a resumable checkpoint "
                                     f"(save one with save_training_checkpoint(..., optimizer=...))")
-    meta = json.loads((directory / CONFIG_FILE).read_text())
-    cfg = TrainConfig(**meta["train"])
+    meta = checks.json_file(directory / CONFIG_FILE, "directory")
+    try:
+        cfg = TrainConfig(**meta["train"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"directory: {directory / CONFIG_FILE} has no valid TrainConfig under 'train' "
+                         f"({e})") from None
     model = load_checkpoint(directory / MODEL_FILE, device=device)
     optimizer = make_optimizer(model, cfg)
-    tensors = load_file(str(directory / OPTIMIZER_FILE))
+    _, shapes = checks.safetensors_file(directory / OPTIMIZER_FILE, "directory")
     params = list(model.parameters())
+    bad = [n for n, shape in shapes.items() if n != "generator_state" and not (
+        n.split(".")[0].isdigit() and int(n.split(".")[0]) < len(params)
+        and (n.endswith(".step") or shape == tuple(params[int(n.split(".")[0])].shape)))]
+    if bad:
+        raise ValueError(f"directory: {directory / OPTIMIZER_FILE} does not hold this model's AdamW state "
+                         f"(e.g. {bad[0]} {shapes[bad[0]]})")
+    tensors = load_file(str(directory / OPTIMIZER_FILE))
     for name, value in tensors.items():
         if name == "generator_state":
             continue
@@ -456,7 +447,10 @@ def load_training_checkpoint(directory, device="cpu"):
     generator = torch.Generator()
     if "generator_state" in tensors:
         generator.set_state(tensors["generator_state"])
-    history = json.loads((directory / STATE_FILE).read_text())
+    history = checks.json_file(directory / STATE_FILE, "directory")
+    if not isinstance(history, dict) or "step" not in history:
+        raise ValueError(f"directory: {directory / STATE_FILE} is not a training history "
+                         "(a dict with 'step')")
     return model, optimizer, cfg, history, generator
 
 
@@ -479,7 +473,7 @@ def _parse(argv):
     p.add_argument("--val-tokens", type=int, default=0,
                    help="evaluate the final model on the first N held-out tokens only (default 0: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p.parse_args(argv if argv is None else checks.strings(argv, "argv", nonempty=False))
 
 
 def main(argv=None) -> dict:
@@ -487,14 +481,17 @@ def main(argv=None) -> dict:
     import utils
 
     args = _parse(argv)
-    device = torch.device(args.device) if args.device else utils.device()
-    tokenizer, train_ids, val_ids = encode_splits()
+    if args.val_tokens < 0:                       # every argument is checked before the corpus is encoded
+        raise ValueError(f"--val-tokens must be >= 0 (0 = all), got {args.val_tokens}")
+    device = checks.device(args.device, "--device") if args.device else utils.device()
     if args.resume:
         model, optimizer, cfg, history, generator = load_training_checkpoint(args.out, device=device)
+        tokenizer, train_ids, val_ids = encode_splits()
     else:
         overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                      if getattr(args, f.name) is not None}
         cfg = replace(PRESETS[args.preset], **overrides)
+        tokenizer, train_ids, val_ids = encode_splits()
         if cfg.threads and device.type == "cpu":
             torch.set_num_threads(cfg.threads)
         model = build_model(cfg, tokenizer.vocab_size, device)
@@ -518,8 +515,6 @@ def main(argv=None) -> dict:
                     generator=generator, callback=report, progress=not args.quiet,
                     checkpoint_dir=None if args.no_optimizer else args.out)
     optimizer_for_save = None if args.no_optimizer else optimizer
-    if args.val_tokens < 0:
-        raise ValueError(f"--val-tokens must be >= 0 (0 = all), got {args.val_tokens}")
     eval_ids = val_ids[:args.val_tokens] if args.val_tokens else val_ids
     val_loss = evaluate(model, eval_ids, batch_size=64)
     command = "python -m utils.train " + " ".join(sys.argv[1:] if argv is None else argv)
