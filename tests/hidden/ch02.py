@@ -94,3 +94,113 @@ def test_ex_ch02_3_matches_the_ngram_model(ns):
     text = "".join(rng.choice(list("abcde "), size=3000))
     for n in (1, 2, 3, 4, 5):
         assert count_contexts(text, n) == NGramModel(n).fit(text).num_contexts(), n
+
+
+# --- ex-ch02-4: unseen_mass(counts, lower, D), mass_after_o, mass_after_space -----------------
+def _tiny_kn(vocab_extra=""):
+    tiny = "to be or not to be"
+    return NGramModel(2, "kneser-ney", discount=0.75, vocab=tiny + vocab_extra).fit(tiny)
+
+
+def test_ex_ch02_4_matches_the_model_on_every_context(ns):
+    unseen_mass = ns["unseen_mass"]
+    rng = np.random.default_rng(4)
+    text = "".join(rng.choice(list("abcdeab "), size=300))
+    for D in (0.3, 0.75, 1.0):
+        model = NGramModel(2, "kneser-ney", discount=D, vocab="abcdexz ").fit(text)
+        lower = model.probs("z")                           # never seen: the shorter context's row
+        for h in "abcde ":
+            counts = np.array([model.count(h + w) for w in model.vocab])
+            expected = model.probs(h)[counts == 0].sum()
+            assert math.isclose(unseen_mass(counts, lower, D), expected, rel_tol=1e-9), (h, D)
+
+
+def test_ex_ch02_4_uses_the_shorter_context_and_seen_types(ns):
+    unseen_mass = ns["unseen_mass"]
+    # c(h) = 6 over 2 seen types; the unseen characters have lower-order mass 0.3 + 0.2
+    got = unseen_mass([4, 2, 0, 0], [0.1, 0.4, 0.3, 0.2], 0.5)
+    assert math.isclose(got, 0.5 * 2 / 6 * 0.5), got       # not 0.5*2/6 (no lower factor), not 2 unseen types
+    assert unseen_mass([0, 0, 0], [0.2, 0.3, 0.5], 0.75) == 1.0
+    assert unseen_mass([1, 1, 1], [0.2, 0.3, 0.5], 0.75) == 0.0
+
+
+def test_ex_ch02_4_the_hand_values_are_exact(ns):
+    from fractions import Fraction
+    o, space = ns["mass_after_o"], ns["mass_after_space"]
+    assert isinstance(o, Fraction) and isinstance(space, Fraction)
+    assert o == Fraction(27, 104), o                        # 3/4 * 3/4 * 6/13
+    assert space == Fraction(18, 65), space                 # 3/4 * 4/5 * 6/13
+    kn = _tiny_kn()
+    for h, value in (("o", o), (" ", space)):
+        counts = np.array([kn.count(h + w) for w in kn.vocab])
+        assert math.isclose(float(value), kn.probs(h)[counts == 0].sum(), rel_tol=1e-12)
+
+
+# --- ex-ch02-5: em_weights(probs, iters), the interpolation experiment -------------------------
+def _log_lik(w, probs):
+    return float(np.log(np.asarray(w) @ probs).sum())
+
+
+def test_ex_ch02_5_em_reaches_the_likelihood_maximum(ns):
+    em_weights = ns["em_weights"]
+    rng = np.random.default_rng(5)
+    probs = rng.uniform(0.01, 1.0, size=(2, 400))
+    grid = np.linspace(0, 1, 2001)
+    best = max(grid, key=lambda a: _log_lik([a, 1 - a], probs))
+    w = np.asarray(em_weights(probs, iters=2000), dtype=float)
+    assert w.shape == (2,) and math.isclose(w.sum(), 1.0, rel_tol=1e-9)
+    assert abs(w[0] - best) < 1e-3, (w, best)
+    # three models: no small move of the weights raises the likelihood
+    probs3 = rng.uniform(0.01, 1.0, size=(3, 500)) * np.array([[1.0], [0.7], [1.3]])
+    w3 = np.asarray(em_weights(probs3, iters=3000), dtype=float)
+    base = _log_lik(w3, probs3)
+    for i in range(3):
+        for j in range(3):
+            if i != j and w3[j] > 1e-3:
+                moved = w3.copy()
+                moved[i] += 1e-3
+                moved[j] -= 1e-3
+                assert _log_lik(moved, probs3) <= base + 1e-9, (i, j)
+
+
+def test_ex_ch02_5_iterations_are_counted_and_start_equal(ns):
+    em_weights = ns["em_weights"]
+    probs = np.array([[0.5, 0.5, 0.5, 0.5], [0.9, 0.1, 0.9, 0.1]])
+    np.testing.assert_allclose(em_weights(probs, iters=0), [0.5, 0.5])
+    # one EM step by hand from (1/2, 1/2): responsibilities of model 0 are 0.5/1.4 and 0.5/0.6
+    r0 = np.array([0.25 / 0.7, 0.25 / 0.3, 0.25 / 0.7, 0.25 / 0.3])
+    np.testing.assert_allclose(em_weights(probs, iters=1), [r0.mean(), 1 - r0.mean()], rtol=1e-9)
+
+
+_REFERENCE = {}
+
+
+def _reference_experiment():
+    if not _REFERENCE:
+        from utils import data
+        vocab = data.CharTokenizer.from_text(data.load_corpus("train")).chars
+        train_text, val_text = data.load_corpus("train"), data.load_corpus("val")
+        half = len(val_text) // 2
+        q = np.exp(-np.stack([NGramModel(n, "add-k", k=0.01, vocab=vocab).fit(train_text).nll(val_text)
+                              for n in range(1, 7)]))
+        w = np.full(6, 1 / 6)
+        for _ in range(100):
+            r = w[:, None] * q[:, :half]
+            w = (r / r.sum(axis=0)).mean(axis=1)
+        kn = NGramModel(6, "modified-kneser-ney", vocab=vocab).fit(train_text)
+        _REFERENCE.update(weights=w, mixture=math.exp(-np.log(w @ q[:, half:]).mean()),
+                          kn=math.exp(kn.nll(val_text)[half:].mean()))
+    return _REFERENCE
+
+
+def test_ex_ch02_5_the_measured_numbers(ns):
+    ref = _reference_experiment()
+    np.testing.assert_allclose(np.asarray(ns["weights"], dtype=float), ref["weights"], atol=1e-4)
+    assert math.isclose(ns["mixture_ppl"], ref["mixture"], rel_tol=1e-5), ns["mixture_ppl"]
+    assert math.isclose(ns["kn_ppl"], ref["kn"], rel_tol=1e-6), ns["kn_ppl"]
+
+
+def test_ex_ch02_5_the_conclusion_follows_the_numbers(ns):
+    assert isinstance(ns["beats_kneser_ney"], (bool, np.bool_))
+    assert bool(ns["beats_kneser_ney"]) == (ns["mixture_ppl"] < ns["kn_ppl"])
+    assert 1 < ns["mixture_ppl"] < 71 and 1 < ns["kn_ppl"] < 71
