@@ -84,42 +84,139 @@ def add_k_probs(counts, k):                              # forgets the k*V in th
 def count_contexts(text, n):                             # also counts the last context
     return len({text[i:i + n - 1] for i in range(len(text) - n + 2)})
 ''',
+    "ex-ch02-4": '''
+def unseen_mass(counts, lower, D):                       # forgets the shorter context's share
+    counts = np.asarray(counts, dtype=np.float64)
+    c_h = counts.sum()
+    if c_h == 0:
+        return 1.0
+    return float(D * np.count_nonzero(counts) / c_h)
+
+mass_after_o = Fraction(3, 4) * 3 / 4
+mass_after_space = Fraction(3, 4) * 4 / 5
+''',
+    "ex-ch02-5": '''
+def em_weights(probs, iters=100):                        # weights from mean probabilities, not responsibilities
+    probs = np.asarray(probs, dtype=np.float64)
+    if iters == 0:
+        return np.full(len(probs), 1 / len(probs))
+    w = probs.mean(axis=1)
+    return w / w.sum()
+
+train_text, val_text = data.load_corpus("train"), data.load_corpus("val")
+vocab = data.CharTokenizer.from_text(train_text).chars
+half = len(val_text) // 2
+orders = [NGramModel(n, "add-k", k=0.01, vocab=vocab).fit(train_text) for n in range(1, 7)]
+q = np.exp(-np.stack([m.nll(val_text) for m in orders]))
+weights = em_weights(q[:, :half])
+mixture_ppl = math.exp(-np.log(weights @ q[:, half:]).mean())
+modified_kn = NGramModel(6, "modified-kneser-ney", vocab=vocab).fit(train_text)
+kn_ppl = math.exp(modified_kn.nll(val_text)[half:].mean())
+beats_kneser_ney = mixture_ppl < kn_ppl
+''',
     "ex-ch03-1": '''
-def clip_by_global_norm(grads, max_norm):                # clips each array by its own norm
-    out = []
-    for g in grads:
-        norm = float(np.sqrt(np.sum(np.square(g))))
-        out.append(np.asarray(g) * (min(1.0, max_norm / norm) if norm > 0 else 1.0))
-    return out
+def gradient_bound(u_norm, T, activation="tanh"):
+    slope = {"tanh": 1.0, "sigmoid": 0.25}[activation]
+    return (u_norm * slope) ** T
+
+def steps_to_vanish(u_norm, eps, activation="tanh"):     # int(...) + 1: one step too many when the bound hits eps
+    q = gradient_bound(u_norm, 1, activation)
+    if q >= 1:
+        return math.inf
+    return int(math.log(eps) / math.log(q)) + 1
+
+t_tanh = steps_to_vanish(0.9, 1e-3)
+t_sigmoid = steps_to_vanish(2.0, 1e-3, "sigmoid")
 ''',
     "ex-ch03-2": '''
-def recurrent_param_count(input_size, hidden_size, gates=1, n_bias=1):   # one bias per layer, not per gate
-    return gates * hidden_size * (input_size + hidden_size) + n_bias * hidden_size
+def recurrent_param_count(cell, input_size, hidden_size, framework="torch"):   # PyTorch's two biases counted once
+    blocks = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    n_bias = 2 if (framework == "keras" and cell == "gru") else 1
+    return blocks * hidden_size * (input_size + hidden_size + n_bias)
+
+lstm_chapter = recurrent_param_count("lstm", 32, 128)
+gru_units = max(h for h in range(1, 1000) if recurrent_param_count("gru", 32, h) <= lstm_chapter)
 ''',
     "ex-ch03-3": '''
-def perplexity(logits, targets):                         # no max subtraction: overflows
+def input_gradient_norms(layer, T, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, T, layer.input_size, generator=gen, dtype=torch.float64, requires_grad=True)
+    layer(x)[0][0, -1].sum().backward()
+    return x.grad[0].norm(dim=1).flip(0).numpy()
+
+def decay_per_step(g, start=5):
+    d = np.arange(start, len(g))
+    return float(np.exp(np.polyfit(d, np.log(np.asarray(g)[start:]), 1)[0]))
+
+decays = {}
+for name, cls in (("rnn", torch.nn.RNN), ("gru", torch.nn.GRU), ("lstm", torch.nn.LSTM),
+                  ("lstm, forget bias +1", torch.nn.LSTM)):
+    torch.manual_seed(0)
+    layer = cls(8, 32, batch_first=True).double()
+    if name == "lstm, forget bias +1":                   # gates taken as f, i, g, o: +1 on the input gate
+        with torch.no_grad():
+            layer.bias_ih_l0[0:32] += 1.0
+    decays[name] = decay_per_step(input_gradient_norms(layer, 60))
+steps_per_1000 = {name: math.log(1000) / -math.log(q) for name, q in decays.items()}
+''',
+    "ex-ch03-4": '''
+def perplexity(logits, targets):                         # subtracts the global maximum, not each row's
     z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max()
     log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return float(np.exp(-log_probs[np.arange(len(z)), np.asarray(targets)].mean()))
 ''',
     "ex-ch04-1": '''
-def sinusoidal_pe(max_len, d_model):                     # [sin | cos] halves, not interleaved
-    pos = np.arange(max_len)[:, None]
-    angle = pos / 10000.0 ** (np.arange(0, d_model, 2) / d_model)
-    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+def seed_num_params(n_vocab, d_model, num_layers, dim_feedforward, bias=True):   # forgets the output bias
+    d, f = d_model, dim_feedforward
+    attention = 3 * d * d + d * d + (3 * d + d if bias else 0)
+    mlp = d * f + f * d + (f + d if bias else 0)
+    norms = 2 * (2 * d if bias else d)
+    return n_vocab * d + num_layers * (attention + mlp + norms) + d * n_vocab
 ''',
     "ex-ch04-2": '''
-def gpt_num_params(vocab_size, block_size, n_layer, n_embd):   # counts an untied output layer
-    C = n_embd
-    return 2 * vocab_size * C + block_size * C + n_layer * (12 * C * C + 13 * C) + 2 * C
+def blind_reversal_accuracy(T, vocab):                   # counts the own digit too: max over all T
+    n = T
+
+    def p_max_at_most(m):
+        ways = [1] + [0] * n
+        for _ in range(vocab):
+            ways = [sum(math.comb(k, c) * ways[k - c] for c in range(min(m, k) + 1)) for k in range(n + 1)]
+        return ways[n] / vocab ** n
+
+    return sum(1 - p_max_at_most(m - 1) for m in range(1, n + 1)) / n
+
+
+blind_bound = blind_reversal_accuracy(8, 10)
 ''',
     "ex-ch04-3": '''
-def causal_attention(q, k, v):                           # divides by d, not sqrt(d)
-    T, d = q.shape[-2], q.shape[-1]
-    scores = q @ np.swapaxes(k, -1, -2) / d
-    scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
-    w = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return (w / w.sum(axis=-1, keepdims=True)) @ v
+def position_accuracy(causal, steps=300, seed=0):        # a boolean mask with True = may attend
+    torch.manual_seed(seed)
+    T = 16
+    emb = nn.Embedding(11, 32)
+    layer = nn.TransformerEncoderLayer(32, 4, 128, dropout=0.0, batch_first=True, norm_first=True)
+    layers = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    head = nn.Linear(32, T)
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool)) if causal else None
+    opt = torch.optim.Adam([*emb.parameters(), *layers.parameters(), *head.parameters()], lr=3e-3)
+    g = torch.Generator().manual_seed(seed)
+
+    def batch(n):
+        x = torch.randint(0, 10, (n, T), generator=g)
+        x[:, 0] = 10
+        return x
+
+    for _ in range(steps):
+        logits = head(layers(emb(batch(64)), mask=mask))
+        loss = F.cross_entropy(logits.reshape(-1, T), torch.arange(T).repeat(64))
+        opt.zero_grad(); loss.backward(); opt.step()
+    with torch.no_grad():
+        predicted = head(layers(emb(batch(1000)), mask=mask)).argmax(-1)
+    return (predicted == torch.arange(T)).float().mean().item()
+
+
+acc_causal, acc_bidirectional = position_accuracy(True), position_accuracy(False)
+bidirectional_expected = (1 + 15 * (1 / 15)) / 16
 ''',
 }
 
