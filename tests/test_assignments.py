@@ -190,14 +190,14 @@ def blind_reversal_accuracy(T, vocab):                   # counts the own digit 
 blind_bound = blind_reversal_accuracy(8, 10)
 ''',
     "ex-ch04-3": '''
-def position_accuracy(causal, steps=300, seed=0):        # a boolean mask with True = may attend
+def position_accuracy(causal, steps=300, seed=0):        # builds the mask but never passes it
     torch.manual_seed(seed)
     T = 16
     emb = nn.Embedding(11, 32)
     layer = nn.TransformerEncoderLayer(32, 4, 128, dropout=0.0, batch_first=True, norm_first=True)
     layers = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
     head = nn.Linear(32, T)
-    mask = torch.tril(torch.ones(T, T, dtype=torch.bool)) if causal else None
+    mask = nn.Transformer.generate_square_subsequent_mask(T) if causal else None
     opt = torch.optim.Adam([*emb.parameters(), *layers.parameters(), *head.parameters()], lr=3e-3)
     g = torch.Generator().manual_seed(seed)
 
@@ -207,11 +207,11 @@ def position_accuracy(causal, steps=300, seed=0):        # a boolean mask with T
         return x
 
     for _ in range(steps):
-        logits = head(layers(emb(batch(64)), mask=mask))
+        logits = head(layers(emb(batch(64))))
         loss = F.cross_entropy(logits.reshape(-1, T), torch.arange(T).repeat(64))
         opt.zero_grad(); loss.backward(); opt.step()
     with torch.no_grad():
-        predicted = head(layers(emb(batch(1000)), mask=mask)).argmax(-1)
+        predicted = head(layers(emb(batch(1000)))).argmax(-1)
     return (predicted == torch.arange(T)).float().mean().item()
 
 

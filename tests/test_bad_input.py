@@ -347,7 +347,7 @@ def _cases_stats(p):
     from utils.stats import block_bootstrap_ci as ci
 
     v = np.arange(100.0)
-    p.each(ci, "values", [[[1.0, 2.0]] * 60, "abc", np.ones(10), [1.0, float("inf")] * 60, None],
+    p.each(ci, "values", [[[1.0, 2.0]] * 60, "abc", np.ones(9), [1.0, float("inf")] * 60, None],
            lambda x: ci(x, block=5))
     p.each(ci, "block", [0, 1.5, "5", 60], lambda x: ci(v, block=x))
     p.each(ci, "n_resamples", [0, 2.5, None], lambda x: ci(v, block=5, n_resamples=x))

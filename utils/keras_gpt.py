@@ -1,8 +1,8 @@
 """The book's GPT block (and whole GPT) in Keras 3, with weight copies from PyTorch.
 
 Built in chapter 4, where :class:`KerasBlock` is checked equal to
-:class:`utils.gpt.Block` with copied weights; chapter 5 trains :class:`KerasGPT`
-with ``model.fit``.  The layers mirror the PyTorch names (``ln_1``, ``c_attn``,
+:class:`utils.gpt.Block` with copied weights, and :class:`KerasGPT` equal to
+:class:`utils.gpt.GPT`.  The layers mirror the PyTorch names (``ln_1``, ``c_attn``,
 ``c_proj``, ``ln_2``, ``c_fc``, ``mlp_proj``) so the copy is one line per
 tensor.  Two layout differences matter when copying:
 
