@@ -218,6 +218,28 @@ def position_accuracy(causal, steps=300, seed=0):        # builds the mask but n
 acc_causal, acc_bidirectional = position_accuracy(True), position_accuracy(False)
 bidirectional_expected = (1 + 15 * (1 / 15)) / 16
 ''',
+    "ex-ch05-1": '''
+def train_flops_per_token(n_layer, n_embd, block_size, vocab_size):      # 6N with all parameters, no attention
+    n_params = 12 * n_layer * n_embd ** 2 + vocab_size * n_embd + block_size * n_embd
+    return 6 * n_params
+''',
+    "ex-ch05-2": '''
+def accumulated_grads(model, x, y, n_micro):                 # the micro-batch means summed, not averaged
+    model.zero_grad(set_to_none=True)
+    for xs, ys in zip(x.chunk(n_micro), y.chunk(n_micro)):
+        model(xs, ys)[1].backward()
+    return [p.grad.clone() for p in model.parameters()]
+''',
+    "ex-ch05-3": '''
+def compute_optimal(C, A, B, alpha, beta):                   # the exponents swapped
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    N_opt = G * (C / 6) ** (alpha / (alpha + beta))
+    return N_opt, C / (6 * N_opt)
+
+exponent = 0.34 / (0.34 + 0.28)
+_N, _D = compute_optimal(1e23, 406.4, 410.7, 0.34, 0.28)
+tokens_per_param = _D / _N
+''',
 }
 
 # The generic wrong answer: the reference solution, then every function it defines (and every

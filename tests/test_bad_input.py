@@ -266,16 +266,20 @@ def build_cases(tmp: Path) -> list[Case]:
     _cases_data(p, tmp)
     _cases_ngram(p)
     _cases_stats(p)
+    _cases_scaling(p, tmp)
     _cases_neural_ngram(p)
     _cases_rnn(p)
     _cases_attention(p)
     _cases_gpt(p, tmp)
     _cases_keras(p)
     _cases_train(p, tmp)
+    _cases_checkpoints(p, tmp)
+    _cases_diagnostics(p)
     _cases_ddp(p, tmp)
     _cases_pretrained(p, tmp)
     _cases_bpe(p)
     _cases_decoding(p)
+    _cases_sft(p)
     _cases_hf(p, tmp)
     _cases_apps(p)
     _cases_glossary(p, tmp)
@@ -353,6 +357,37 @@ def _cases_stats(p):
     p.each(ci, "n_resamples", [0, 2.5, None], lambda x: ci(v, block=5, n_resamples=x))
     p.each(ci, "level", [0, 1, 1.5, "0.9"], lambda x: ci(v, block=5, level=x))
     p.each(ci, "seed", [-1, "x"], lambda x: ci(v, block=5, seed=x))
+
+
+def _cases_scaling(p, tmp):
+    from utils import scaling as sc
+
+    shape = [(1, 8, 2)]
+    p.each(sc.plan, "budgets", [[], "1e10", [-1.0], [float("nan")], None, [True]], lambda v: sc.plan(v, shape))
+    p.each(sc.plan, "shapes", [[], "1x8x2", [(1, 30, 4)], [(0, 8, 2)], [(1, 8)], [(1.5, 8, 2)], None],
+           lambda v: sc.plan([1e8], v), names=("n_embd",))
+    p.each(sc.plan, "vocab_size", [0, 1.5, "71"], lambda v: sc.plan([1e8], shape, vocab_size=v))
+    p.each(sc.plan, "base", [5, "book"], lambda v: sc.plan([1e8], shape, base=v))
+    p.each(sc.run, "budgets", [[], "x", [0]], lambda v: sc.run(v, shape))
+    p.each(sc.run, "shapes", ["1x8x2", [(1, 9, 2)]], lambda v: sc.run([1e8], v), names=("n_embd",))
+    p.each(sc.run, "val_chars", [1, 1.5, "100"], lambda v: sc.run([1e8], shape, val_chars=v))
+    p.each(sc.run, "base", ["book", 5], lambda v: sc.run([1e8], shape, base=v))
+    p.each(sc.run, "progress", ["yes", 1], lambda v: sc.run([1e8], shape, progress=v))
+    good = [1e4, 3e4, 1e5]
+    p.each(sc.fit_parabola, "n_params", ["abc", [1.0, 2.0], [[1.0, 2.0, 3.0]], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0],
+                                         [1.0, float("inf"), 2.0]], lambda v: sc.fit_parabola(v, [2.5, 2.3, 2.4]))
+    p.each(sc.fit_parabola, "losses", ["abc", [1.0, 2.0], [2.5, float("nan"), 2.4]],
+           lambda v: sc.fit_parabola(good, v))
+    p.each(sc.fit_exponent, "budgets", ["abc", [1e10, 1e10, 1e10], [-1.0, 1.0, 2.0], [[1.0, 2.0]]],
+           lambda v: sc.fit_exponent(v, good))
+    p.each(sc.fit_exponent, "n_opts", ["abc", [1.0, 2.0], [1.0, 0.0, 2.0]],
+           lambda v: sc.fit_exponent([1e10, 1e11, 1e12], v))
+    p.each(sc.analyse, "runs", ["abc", [], [{"budget": 1.0}], 5, {"budget": 1.0}, [5]], sc.analyse)
+    out = str(tmp / "iso.json")
+    p.each(sc.main, "argv", ["--out x", [5], ["--out", "/no/such/folder/x.json"],
+                             ["--out", out, "--shapes", "1x8"], ["--out", out, "--shapes", "ax8x2"],
+                             ["--out", out, "--budgets", "0"], ["--out", out, "--val-chars", "1"]],
+           sc.main, names=("--out", "shapes", "budgets", "val_chars"))
 
 
 def _cases_neural_ngram(p):
@@ -660,6 +695,27 @@ def _cases_keras(p):
     p.each(kg.copy_mha_to_keras, "keras_mha", ["x", 3],
            lambda v: kg.copy_mha_to_keras(MultiHeadAttention(4, 2),
                                                                                v if v == "x" else mha(v)))
+    ids = np.arange(40) % V
+    p.each(kg.WindowDataset, "ids", [[1.5, 2.5] * 20, "abcdefgh" * 5, np.zeros((4, 10), int), [-1] * 40, [1] * 5],
+           lambda v: kg.WindowDataset(v, 8, 2, 3))
+    p.each(kg.WindowDataset, "block_size", BAD_COUNTS, lambda v: kg.WindowDataset(ids, v, 2, 3))
+    p.each(kg.WindowDataset, "batch_size", BAD_COUNTS, lambda v: kg.WindowDataset(ids, 8, v, 3))
+    p.each(kg.WindowDataset, "steps", BAD_COUNTS, lambda v: kg.WindowDataset(ids, 8, 2, v))
+    p.each(kg.WindowDataset, "seed", [-1, 1.5, "0"], lambda v: kg.WindowDataset(ids, 8, 2, 3, v))
+    p.each(kg.WindowDataset, "resample", ["no", None], lambda v: kg.WindowDataset(ids, 8, 2, 3, 0, v))
+    p.each(kg.lr_schedule, "max_lr", [0, -1e-3, "1e-3", float("nan")], lambda v: kg.lr_schedule(v, 2, 10))
+    p.each(kg.lr_schedule, "warmup_steps", [-1, 10, 1.5], lambda v: kg.lr_schedule(1e-3, v, 10))
+    p.each(kg.lr_schedule, "max_steps", [0, "10", 2.0], lambda v: kg.lr_schedule(1e-3, 0, v))
+    p.each(kg.lr_schedule, "min_lr", [-1e-4, 1.0, "0"], lambda v: kg.lr_schedule(1e-3, 2, 10, v))
+    p.each(kg.compile_like_book, "model", ["m", None], kg.compile_like_book)
+    p.each(kg.compile_like_book, "cfg", ["c", cfg()], lambda v: kg.compile_like_book(kg.KerasGPT(cfg()), v))
+    p.each(kg.compile_like_book, "max_steps", [0, 1.5, "5"],
+           lambda v: kg.compile_like_book(kg.KerasGPT(cfg()), None, v))
+    p.each(kg.keras_mha_from_block, "block", ["b", None], kg.keras_mha_from_block)
+    p.each(kg.causal_attention_check, "block", ["b", None],
+           lambda v: kg.causal_attention_check(v, np.zeros((1, 3, 8), "float32")))
+    p.each(kg.causal_attention_check, "x", [np.zeros((1, 3, 5)), np.zeros((3, 8)), "x", np.zeros((1, 0, 8))],
+           lambda v: kg.causal_attention_check(block(), v))
 
 
 def _cases_train(p, tmp):
@@ -721,35 +777,81 @@ def _cases_train(p, tmp):
            names=(str(tmp),))
     (tmp / "train_ckpt_file.txt").write_text("a file, not a folder")
     p.each(tr.train, "checkpoint_interval", [0, 1.5, True], lambda v: run(checkpoint_interval=v))
-    opt = functools.cache(lambda: M().configure_optimizer())
-    def save(**kw):
-        return tr.save_training_checkpoint(**{"directory": tmp / "save", "model": M(), "optimizer": opt(),
-                                              "cfg": tcfg(), "history": {"step": 0}, **kw})
-
-    p.each(tr.save_training_checkpoint, "directory", [5, None, tmp / "train_ckpt_file.txt"],
-           lambda v: save(directory=v), names=(str(tmp),))
-    p.each(tr.save_training_checkpoint, "model", ["m", torch.nn.Linear(2, 2)], lambda v: save(model=v))
-    p.each(tr.save_training_checkpoint, "optimizer", ["opt"], lambda v: save(optimizer=v))
-    p.each(tr.save_training_checkpoint, "cfg", ["c", cfg()], lambda v: save(cfg=v))
-    p.each(tr.save_training_checkpoint, "history", [{}, {"step": "x"}, []], lambda v: save(history=v))
-    p.each(tr.save_training_checkpoint, "generator", BAD_GENERATOR, lambda v: save(generator=v))
-    p.each(tr.save_training_checkpoint, "tokenizer", ["abc", tr.CharTokenizer("ab")],
-           lambda v: save(tokenizer=v))
-    p(tr.save_training_checkpoint, "results", "results: not JSON",
-      lambda: save(val=object()))
-    for kind in DIR_KINDS:
-        p(tr.load_training_checkpoint, "directory", f"directory: {kind}",
-          lambda k=kind: tr.load_training_checkpoint(checkpoint_dir(tmp, k)), names=(str(tmp),))
-    p.each(tr.load_training_checkpoint, "directory", [5, None, tmp / "nowhere"], tr.load_training_checkpoint,
-           names=(str(tmp),))
-    p.each(tr.load_training_checkpoint, "device", BAD_DEVICE,
-           lambda v: tr.load_training_checkpoint(checkpoint_dir(tmp, "good"), v))
     p.each(tr.encode_splits, "tokenizer", ["abc", tr.CharTokenizer("ab")], tr.encode_splits)
     out = str(tmp / "main_out")
     p.each(tr.main, "argv", ["--preset book", [5], ["--out", out, "--val-tokens", "-1"],
                              ["--out", out, "--device", "nope"], ["--out", out, "--max-steps", "0"],
                              ["--out", str(tmp / "nowhere"), "--resume"]], tr.main,
            names=("val-tokens", "device", "max_steps", str(tmp)))
+
+
+def _cases_checkpoints(p, tmp):
+    from utils import checkpoints as ck
+
+    M = model
+    (tmp / "train_ckpt_file.txt").write_text("a file, not a folder")
+    opt = functools.cache(lambda: M().configure_optimizer())
+    def save(**kw):
+        return ck.save_training_checkpoint(**{"directory": tmp / "save", "model": M(), "optimizer": opt(),
+                                              "cfg": tcfg(), "history": {"step": 0}, **kw})
+
+    p.each(ck.save_training_checkpoint, "directory", [5, None, tmp / "train_ckpt_file.txt"],
+           lambda v: save(directory=v), names=(str(tmp),))
+    p.each(ck.save_training_checkpoint, "model", ["m", torch.nn.Linear(2, 2)], lambda v: save(model=v))
+    p.each(ck.save_training_checkpoint, "optimizer", ["opt"], lambda v: save(optimizer=v))
+    p.each(ck.save_training_checkpoint, "cfg", ["c", cfg()], lambda v: save(cfg=v))
+    p.each(ck.save_training_checkpoint, "history", [{}, {"step": "x"}, []], lambda v: save(history=v))
+    p.each(ck.save_training_checkpoint, "generator", BAD_GENERATOR, lambda v: save(generator=v))
+    p.each(ck.save_training_checkpoint, "tokenizer", ["abc", CharTokenizer("ab")],
+           lambda v: save(tokenizer=v))
+    p(ck.save_training_checkpoint, "results", "results: not JSON",
+      lambda: save(val=object()))
+    for kind in DIR_KINDS:
+        p(ck.load_training_checkpoint, "directory", f"directory: {kind}",
+          lambda k=kind: ck.load_training_checkpoint(checkpoint_dir(tmp, k)), names=(str(tmp),))
+    p.each(ck.load_training_checkpoint, "directory", [5, None, tmp / "nowhere"], ck.load_training_checkpoint,
+           names=(str(tmp),))
+    p.each(ck.load_training_checkpoint, "device", BAD_DEVICE,
+           lambda v: ck.load_training_checkpoint(checkpoint_dir(tmp, "good"), v))
+
+
+def _cases_diagnostics(p):
+    from utils import diagnostics as dg
+    from utils.train import PRESETS
+
+    book = PRESETS["book"]
+    p.each(dg.clip_fraction, "grad_norms", ["1.0", 5, [1.0, "x"], [True], []],
+           lambda v: dg.clip_fraction(v, 1.0), names=("grad_norms[",))
+    p.each(dg.clip_fraction, "threshold", [0, -1.0, "1", float("inf")], lambda v: dg.clip_fraction([1.0], v))
+    p.each(dg.max_rise, "losses", ["abc", 3, [1.0, None, "x"], [], [None]], dg.max_rise, names=("losses[",))
+    p.each(dg.max_rise, "skip", [-1, 1.5, 9], lambda v: dg.max_rise([1.0, 2.0], v))
+    def plan(**kw):
+        return dg.plan(**{"base": book, "steps": 10, "warmup_steps": 2, "seeds": [1], "peaks": [1e-3],
+                          "high_peaks": [], **kw})
+
+    p.each(dg.plan, "base", ["book", {"lr": 1e-3}, replace(book, grad_clip=0.0)], lambda v: plan(base=v))
+    p.each(dg.plan, "steps", BAD_COUNTS, lambda v: plan(steps=v))
+    p.each(dg.plan, "warmup_steps", [-1, 11, 1.5], lambda v: plan(warmup_steps=v))
+    p.each(dg.plan, "seeds", [[], "1", [-1], [1.5]], lambda v: plan(seeds=v))
+    p.each(dg.plan, "peaks", [[], 1e-3, [0.0], ["1e-3"]], lambda v: plan(peaks=v))
+    p.each(dg.plan, "high_peaks", [3e-2, [-1.0]], lambda v: plan(high_peaks=v))
+    c = replace(tcfg(), max_steps=2)
+    p.each(dg.run_one, "cfg", ["c", cfg()], lambda v: dg.run_one(v, STREAM, STREAM, V))
+    p.each(dg.run_one, "train_ids", BAD_ID_STREAMS + [STREAM[:8]], lambda v: dg.run_one(c, v, STREAM, V))
+    p.each(dg.run_one, "val_ids", BAD_ID_STREAMS + [[1]], lambda v: dg.run_one(c, STREAM, v, V))
+    p.each(dg.run_one, "vocab_size", [0, "10"], lambda v: dg.run_one(c, STREAM, STREAM, v))
+    p.each(dg.run_one, "every", BAD_COUNTS, lambda v: dg.run_one(c, STREAM, STREAM, V, v))
+    p.each(dg.run_one, "threshold", [0, "1"], lambda v: dg.run_one(c, STREAM, STREAM, V, 1, v))
+    p.each(dg.summarise, "runs", [[], {"a/1": 3}, {"a/1": {}}], dg.summarise)
+    p.each(dg.summarise, "baseline", ["", 5, "nope"], lambda v: dg.summarise({"cosine/1": {"val_loss": 1.0}}, v))
+    p.each(dg.run_experiment, "steps", [0, "3"], lambda v: dg.run_experiment(steps=v))
+    p.each(dg.run_experiment, "val_chars", [0, 1.5, 10**9],
+           lambda v: dg.run_experiment(1, 0, [1], [1e-3], [], v, base=tcfg(), progress=False))
+    p.each(dg.run_experiment, "base", ["book"], lambda v: dg.run_experiment(base=v))
+    p.each(dg.run_experiment, "progress", ["no"], lambda v: dg.run_experiment(1, 0, [1], [1e-3], [],
+                                                                              progress=v))
+    p.each(dg.main, "argv", ["--out x", [5], ["--out", "/no/such/folder/d.json"]], dg.main,
+           names=("--out",))
 
 
 def _cases_ddp(p, tmp):
@@ -782,6 +884,16 @@ def _cases_ddp(p, tmp):
            names=(str(tmp),))
     p.each(ddp.run_ddp_vs_single, "timeout", [0, -1, "60"],
            lambda v: ddp.run_ddp_vs_single(2, 2, tmp / "ddp", v))
+    p.each(ddp.run_ddp_vs_single, "sum_bug", ["yes", 1, None],
+           lambda v: ddp.run_ddp_vs_single(2, 2, tmp / "ddp", 60.0, v))
+    p.each(ddp.train_ddp, "sum_bug", ["yes", 1, None], lambda v: ddp.train_ddp(c, 2, STREAM, V, v))
+    for kind in BAD_FILES:
+        p(ddp.compare_gradients, "path_a", f"path_a: {kind}",
+          lambda k=kind: ddp.compare_gradients(file_of(tmp, k), file_of(tmp, "good")), names=(str(tmp),))
+        p(ddp.compare_gradients, "path_b", f"path_b: {kind}",
+          lambda k=kind: ddp.compare_gradients(file_of(tmp, "good"), file_of(tmp, k)), names=(str(tmp),))
+    p(ddp.compare_gradients, "path_b", "path_b: other shapes",
+      lambda: ddp.compare_gradients(file_of(tmp, "good"), file_of(tmp, "disagrees")), names=(str(tmp),))
     p.each(ddp.save_data, "path", [tmp / "no_such_folder" / "d.safetensors", 5],
            lambda v: ddp.save_data(v, STREAM, V),
            names=(str(tmp),))
@@ -899,6 +1011,51 @@ def _cases_decoding(p):
            lambda v: dec.beam_search(M(), t, 2, return_hypotheses=v))
     p.each(dec.distinct_n, "tokens", [5, [], None], lambda v: dec.distinct_n(v, 2))
     p.each(dec.distinct_n, "n", [0, 1.5, "2"], lambda v: dec.distinct_n([1, 2, 3], v))
+
+
+def _cases_sft(p):
+    from utils import sft
+    from utils.gpt import GPT, GPTConfig
+
+    vocab = functools.cache(lambda: CharTokenizer('\n !"$&\',-.24568:;?' + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                  "abcdefghijklmnopqrstuvwxyz—"))
+    pairs = functools.cache(lambda: sft.make_pairs(["twelfth-night"])[:2])
+
+    @functools.cache
+    def m():
+        torch.manual_seed(0)
+        config = GPTConfig(vocab_size=vocab().vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=8)
+        return GPT(config).eval()
+
+    good = ("P", "A", "cue", "B", "reply")
+    for i, name in enumerate(("play", "cue_speaker", "cue", "speaker", "reply")):
+        p.each(sft.Pair, name, [5, "", "a$b"], lambda v, i=i: sft.Pair(*good[:i], v, *good[i + 1:]))
+    p.each(sft.make_pairs, "play_names", ["macbeth", ["nope"], [5], []], sft.make_pairs)
+    p.each(sft.make_pairs, "max_prompt", [0, 1.5, "80"], lambda v: sft.make_pairs(["macbeth"], v))
+    p.each(sft.make_pairs, "max_response", [1, "48"], lambda v: sft.make_pairs(["macbeth"], 80, v))
+    p.each(sft.split_pairs, "split", ["dev", None, ["val"]], sft.split_pairs)
+    bad_pairs = [[], "pairs", [("a", "b")], 5]
+    bad_tok = [tok(), "t", None]                        # tok(): no '$', no capitals
+    p.each(sft.sft_batch, "pairs", bad_pairs, lambda v: sft.sft_batch(v, vocab()))
+    p.each(sft.sft_batch, "tokenizer", bad_tok, lambda v: sft.sft_batch(pairs(), v))
+    p.each(sft.sft_batch, "mask_prompt", BAD_FLAG, lambda v: sft.sft_batch(pairs(), vocab(), v))
+    for fn in (sft.response_nll, sft.response_loss, sft.generate_replies, sft.reply_metrics):
+        p.each(fn, "model", ["m", None], lambda v, fn=fn: fn(v, pairs(), vocab()))
+        p.each(fn, "pairs", bad_pairs, lambda v, fn=fn: fn(m(), v, vocab()))
+        p.each(fn, "tokenizer", bad_tok, lambda v, fn=fn: fn(m(), pairs(), v))
+    for fn in (sft.generate_replies, sft.reply_metrics):
+        p.each(fn, "max_new_tokens", [0, 1.5, "4", 200], lambda v, fn=fn: fn(m(), pairs(), vocab(), v))
+    train = lambda **kw: sft.sft_train(m(), pairs(), vocab(), **{"steps": 1, "batch_size": 1, **kw})  # noqa: E731
+    p.each(sft.sft_train, "model", ["m"], lambda v: sft.sft_train(v, pairs(), vocab()))
+    p.each(sft.sft_train, "pairs", bad_pairs, lambda v: sft.sft_train(m(), v, vocab()))
+    p.each(sft.sft_train, "tokenizer", bad_tok, lambda v: sft.sft_train(m(), pairs(), v))
+    p.each(sft.sft_train, "steps", BAD_COUNTS, lambda v: train(steps=v))
+    p.each(sft.sft_train, "batch_size", BAD_COUNTS + [3], lambda v: train(batch_size=v))
+    p.each(sft.sft_train, "lr", [0, -1e-3, "1e-4", float("nan")], lambda v: train(lr=v))
+    p.each(sft.sft_train, "mask_prompt", BAD_FLAG, lambda v: train(mask_prompt=v))
+    p.each(sft.sft_train, "seed", [-1, 1.5, "0"], lambda v: train(seed=v))
+    p.each(sft.sft_train, "grad_clip", [-1, "1"], lambda v: train(grad_clip=v))
+    p.each(sft.sft_train, "weight_decay", [-0.1, None], lambda v: train(weight_decay=v))
 
 
 def _cases_hf(p, tmp):

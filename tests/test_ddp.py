@@ -18,6 +18,29 @@ def test_ddp_two_processes_equal_one_process_with_the_combined_batch(tmp_path):
     trained = load_file(str(tmp_path / "ddp.safetensors"))
     moved = max((trained[n] - p.detach()).abs().max().item() for n, p in init.named_parameters() if n in trained)
     assert moved > 1e-3
+    # the gradients after the first backward pass (rank 0's, all-reduced) equal one process's
+    assert r["max_abs_grad_diff"] < 1e-6 and r["max_rel_grad_diff"] < 1e-5
+    assert r["grad_norm_ratio"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_summing_all_reduce_is_caught_by_the_gradients_not_the_weights(tmp_path):
+    r = ddp.run_ddp_vs_single(steps=4, nproc=2, out=tmp_path, sum_bug=True)
+    assert r["grad_norm_ratio"] == pytest.approx(2.0, rel=1e-5)      # summed over 2 ranks: twice the mean
+    assert r["max_rel_grad_diff"] == pytest.approx(1.0, rel=1e-4)    # every tensor off by 100 %
+    g = ddp.compare_gradients(tmp_path / "ddp_grads.safetensors", tmp_path / "single_grads.safetensors")
+    assert g["max_abs"] == r["max_abs_grad_diff"] > 1e-2
+    # AdamW (scale-invariant) and clipping hide it: the old weight check (< 1e-5) passes anyway
+    assert r["max_abs_diff"] < 1e-5
+
+
+def test_compare_gradients(tmp_path):
+    from safetensors.torch import save_file
+    a = {"w": torch.tensor([[1.0, -2.0]]), "b": torch.zeros(3)}
+    save_file(a, str(tmp_path / "a.safetensors"))
+    save_file({k: 3 * v for k, v in a.items()}, str(tmp_path / "b.safetensors"))
+    g = ddp.compare_gradients(tmp_path / "b.safetensors", tmp_path / "a.safetensors")
+    assert g["norm_ratio"] == pytest.approx(3.0) and g["max_rel"] == pytest.approx(2.0)
+    assert g["max_abs"] == pytest.approx(4.0)
 
 
 def test_single_process_reference_is_deterministic():

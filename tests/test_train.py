@@ -159,6 +159,47 @@ def test_train_lowers_the_loss_and_records_history(ids):
     assert h["tokens"] == 30 * cfg.batch_size * cfg.block_size
 
 
+def test_history_records_the_global_grad_norm_before_clipping(ids):
+    """history["grad_norm"][k] is sqrt(sum of squared gradients) of step k, before clipping,
+    whether clipping is on (clip_grad_norm_ returns it) or off (measured anyway)."""
+    for clip in (0.1, 0.0):
+        cfg = replace(TINY, max_steps=3, grad_clip=clip)
+        model = tiny_model(cfg)
+        h = tr.train(model, cfg, ids, progress=False, steps=2)
+        assert len(h["grad_norm"]) == 2 and all(n > 0 for n in h["grad_norm"])
+        # step 3 by hand from the same state: the batch the generator gives next, the gradient, its norm
+        state = {n: p.detach().clone() for n, p in model.named_parameters()}
+        x, y = get_batch(ids, cfg.block_size, cfg.batch_size, generator=_generator_after(cfg.seed, ids, cfg, 2))
+        model.zero_grad(set_to_none=True)
+        model(x, y)[1].backward()
+        by_hand = math.sqrt(sum((p.grad.double() ** 2).sum().item() for p in model.parameters()))
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(state[n])
+        h = tr.train(model, cfg, ids, history=h, optimizer=None, progress=False,
+                     generator=_generator_after(cfg.seed, ids, cfg, 2))
+        assert h["grad_norm"][2] == pytest.approx(by_hand, rel=1e-5)
+        if clip:
+            assert by_hand > clip          # so clipping did fire: the record is the norm before it
+
+
+def _generator_after(seed, ids, cfg, n):
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        get_batch(ids, cfg.block_size, cfg.batch_size, generator=gen)
+    return gen
+
+
+def test_an_older_history_without_grad_norm_still_resumes(ids):
+    cfg = replace(TINY, max_steps=6)
+    model = tiny_model(cfg)
+    opt, gen = tr.make_optimizer(model, cfg), torch.Generator().manual_seed(cfg.seed)
+    h = tr.train(model, cfg, ids, optimizer=opt, generator=gen, steps=3, progress=False)
+    del h["grad_norm"]                                    # as saved before the key existed
+    h = tr.train(model, cfg, ids, optimizer=opt, generator=gen, history=h, progress=False)
+    assert h["grad_norm"][:3] == [None] * 3 and len(h["grad_norm"]) == 6 and h["grad_norm"][3] > 0
+
+
 def test_train_bad_inputs(ids):
     model = tiny_model()
     with pytest.raises(ValueError, match="block_size"):

@@ -13,6 +13,15 @@ tensor.  Two layout differences matter when copying:
   its ``attention_mask`` is ``True`` where attention is ALLOWED, the opposite of
   ``torch.nn.MultiheadAttention``'s ``attn_mask`` (``True`` = blocked).
 
+Chapter 5 trains a small :class:`KerasGPT` with ``model.fit``: :class:`WindowDataset`
+serves seeded random windows of a token array, and :func:`compile_like_book` compiles
+the model the way :func:`utils.train.train` trains (cross-entropy on logits, AdamW
+without decay on biases and LayerNorm parameters, warm-up + cosine, global-norm
+clipping).  :func:`causal_attention_check` shows that
+``keras.layers.MultiHeadAttention(use_causal_mask=True)`` and
+``keras.ops.dot_product_attention(is_causal=True)`` give the attention of
+:class:`KerasBlock`'s own ``tril`` mask.
+
 Importing this module imports Keras (TensorFlow backend by default).
 """
 from __future__ import annotations
@@ -25,7 +34,8 @@ from keras import ops
 
 from utils import checks
 
-__all__ = ["KerasBlock", "KerasGPT", "copy_block_from_torch", "copy_gpt_from_torch", "copy_mha_to_keras"]
+__all__ = ["KerasBlock", "KerasGPT", "copy_block_from_torch", "copy_gpt_from_torch", "copy_mha_to_keras",
+           "WindowDataset", "lr_schedule", "compile_like_book", "keras_mha_from_block", "causal_attention_check"]
 
 
 def _t(tensor):
@@ -225,3 +235,157 @@ def copy_mha_to_keras(ours, keras_mha):
     weights.append(_t(ours.w_o.bias))
     keras_mha.set_weights(weights)
     return keras_mha
+
+
+# --- training with model.fit (chapter 5) ---------------------------------------------------
+class WindowDataset(keras.utils.PyDataset):
+    """``steps`` batches of ``batch_size`` random windows ``(x, y)`` of ``ids`` (y = x shifted by one).
+
+    The windows are seeded: batch ``i`` of epoch ``e`` is drawn with
+    ``np.random.default_rng([seed, e, i])``, so two datasets with one seed serve the
+    same batches.  With ``resample=False`` every epoch serves the same batches (a fixed
+    validation set, so the validation losses of two epochs are comparable).
+    """
+
+    def __init__(self, ids, block_size, batch_size, steps, seed=0, resample=True):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.ids = checks.int_array(ids, "ids", ndims=(1,)).astype(np.int32)
+        self.block_size = checks.integer(block_size, "block_size", 1)
+        self.batch_size = checks.integer(batch_size, "batch_size", 1)
+        self.steps = checks.integer(steps, "steps", 1)
+        self.seed = checks.integer(seed, "seed", 0)
+        self.resample = checks.flag(resample, "resample")
+        if self.ids.size and self.ids.min() < 0:
+            raise ValueError(f"ids must be token ids >= 0, got {int(self.ids.min())}")
+        if len(self.ids) < self.block_size + 1:
+            raise ValueError(f"ids must hold at least block_size + 1 = {self.block_size + 1} tokens, "
+                             f"got {len(self.ids)}")
+        self.epoch = 0
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < self.steps:
+            raise IndexError(f"index must be an int in [0, {self.steps}), got {index!r}")
+        g = np.random.default_rng([self.seed, self.epoch if self.resample else 0, int(index)])
+        starts = g.integers(0, len(self.ids) - self.block_size, size=self.batch_size)
+        rows = starts[:, None] + np.arange(self.block_size + 1)
+        w = self.ids[rows]
+        return w[:, :-1], w[:, 1:]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+
+def lr_schedule(max_lr, warmup_steps, max_steps, min_lr=0.0):
+    """:func:`utils.train.lr_at` as ``keras.optimizers.schedules.CosineDecay`` (as close as it goes).
+
+    ``CosineDecay(max_lr / warmup_steps, decay_steps=max_steps - warmup_steps,
+    alpha=min_lr / max_lr, warmup_target=max_lr, warmup_steps=warmup_steps)``.  Keras
+    evaluates it at ``optimizer.iterations`` (0 for the first update), like ``lr_at(step)``.
+    The cosine part (``step >= warmup_steps``, including ``min_lr`` after ``max_steps``)
+    is the same formula.  The warm-up is not: ``lr_at`` climbs ``max_lr * (step + 1) / W``
+    and reaches ``max_lr`` at step ``W - 1`` (then holds it at step ``W``, the cosine's
+    start); Keras's line runs from its ``initial_learning_rate`` at step 0 to ``max_lr`` at
+    step ``W``.  Starting it at ``max_lr / W`` makes steps 0 and ``>= W`` equal, and in
+    between Keras is lower by exactly ``max_lr * step / W**2`` (the most,
+    ``max_lr * (W - 1) / W**2``, at step ``W - 1``).  With ``warmup_steps=0`` it is a plain
+    cosine from ``max_lr`` and equals ``lr_at`` at every step.
+    """
+    max_lr = checks.number(max_lr, "max_lr", 0, low_open=True)
+    max_steps = checks.integer(max_steps, "max_steps", 1)
+    warmup_steps = checks.integer(warmup_steps, "warmup_steps", 0, max_steps - 1)
+    min_lr = checks.number(min_lr, "min_lr", 0, max_lr)
+    decay = max_steps - warmup_steps
+    if warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(max_lr, decay_steps=decay, alpha=min_lr / max_lr)
+    return keras.optimizers.schedules.CosineDecay(max_lr / warmup_steps, decay_steps=decay,
+                                                  alpha=min_lr / max_lr, warmup_target=max_lr,
+                                                  warmup_steps=warmup_steps)
+
+
+def compile_like_book(model, cfg=None, max_steps=None):
+    """Compile ``model`` (a :class:`KerasGPT`) the way :func:`utils.train.train` trains; returns it.
+
+    * loss: ``SparseCategoricalCrossentropy(from_logits=True)`` (mean over all B*T positions,
+      the model's cross-entropy);
+    * ``keras.optimizers.AdamW(learning_rate=lr_schedule(...), beta_1, beta_2, epsilon=1e-8,
+      weight_decay=cfg.weight_decay, global_clipnorm=cfg.grad_clip)`` -- PyTorch's AdamW epsilon
+      (Keras's default is 1e-7) and decoupled decay ``w <- w - lr * wd * w`` as PyTorch does;
+    * no weight decay on the 1-D variables (biases, LayerNorm gains and shifts), like
+      :meth:`utils.gpt.GPT.configure_optimizer`: the matrices and the embeddings are decayed.
+
+    ``cfg`` is a :class:`utils.train.TrainConfig` (default ``PRESETS["tiny"]``); ``max_steps``
+    (default ``cfg.max_steps``) is the length of the schedule: epochs * steps per epoch.
+    """
+    from utils.train import PRESETS, TrainConfig
+
+    checks.instance(model, KerasGPT, "model")
+    cfg = PRESETS["tiny"] if cfg is None else checks.instance(cfg, TrainConfig, "cfg", "utils.train.TrainConfig")
+    max_steps = cfg.max_steps if max_steps is None else checks.integer(max_steps, "max_steps", 1)
+    warmup = min(cfg.warmup_steps, max_steps - 1)
+    if not model.built:
+        model.build((None, None))
+        model.built = True
+    opt = keras.optimizers.AdamW(learning_rate=lr_schedule(cfg.lr, warmup, max_steps, cfg.min_lr),
+                                 beta_1=cfg.beta1, beta_2=cfg.beta2, epsilon=1e-8,
+                                 weight_decay=cfg.weight_decay,
+                                 global_clipnorm=cfg.grad_clip if cfg.grad_clip > 0 else None)
+    opt.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
+    model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def keras_mha_from_block(block):
+    """A ``keras.layers.MultiHeadAttention`` holding :class:`KerasBlock` ``block``'s attention weights.
+
+    ``mha(h, h, use_causal_mask=True)`` is then the block's attention sub-layer on the
+    normalised input ``h = block.ln_1(x)`` (``c_proj`` of the heads' outputs).
+    """
+    checks.instance(block, KerasBlock, "block")
+    if not block.built:
+        block.build((None, None, block.n_embd))
+    C, H = block.n_embd, block.n_head
+    D = C // H
+    mha = keras.layers.MultiHeadAttention(num_heads=H, key_dim=D, use_bias=block.bias)
+    mha(np.zeros((1, 1, C), "float32"), np.zeros((1, 1, C), "float32"))   # build
+    kernel = keras.ops.convert_to_numpy(block.c_attn.kernel)
+    weights = []
+    for j in range(3):                                           # q, k, v: (C, H, D) and (H, D)
+        weights.append(kernel[:, j * C:(j + 1) * C].reshape(C, H, D))
+        if block.bias:
+            weights.append(keras.ops.convert_to_numpy(block.c_attn.bias)[j * C:(j + 1) * C].reshape(H, D))
+    weights.append(keras.ops.convert_to_numpy(block.c_proj.kernel).reshape(H, D, C))
+    if block.bias:
+        weights.append(keras.ops.convert_to_numpy(block.c_proj.bias))
+    mha.set_weights(weights)
+    return mha
+
+
+def causal_attention_check(block, x) -> dict:
+    """Largest differences between :class:`KerasBlock`'s own causal attention and Keras's.
+
+    ``x`` is a (B, T, n_embd) float array.  Returns ``{"mha_output", "mha_weights",
+    "dot_product_attention"}``: the largest absolute differences of the attention
+    sub-layer's output and of its weights between the block (its ``tril`` mask) and
+    ``keras.layers.MultiHeadAttention(..., use_causal_mask=True)``, and of the heads'
+    outputs between the block and ``keras.ops.dot_product_attention(q, k, v, is_causal=True)``.
+    """
+    checks.instance(block, KerasBlock, "block")
+    x = checks.float_array(x, "x", ndims=(3,)).astype("float32")
+    if x.shape[-1] != block.n_embd or x.shape[1] < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (B, T, {block.n_embd}), got {x.shape}")
+    h = block.ln_1(x)
+    q, k, v = block._qkv(h)
+    w = block._weights(q, k)
+    heads = ops.matmul(w, v)                                      # (B, H, T, D)
+    B, T = x.shape[0], x.shape[1]
+    ours = block.c_proj(ops.reshape(ops.transpose(heads, (0, 2, 1, 3)), (B, T, block.n_embd)))
+    mha = keras_mha_from_block(block)
+    out, mha_w = mha(h, h, use_causal_mask=True, return_attention_scores=True)
+    to_bthd = lambda t: ops.transpose(t, (0, 2, 1, 3))
+    dpa = ops.dot_product_attention(to_bthd(q), to_bthd(k), to_bthd(v), is_causal=True)
+    diff = lambda a, b: float(np.max(np.abs(ops.convert_to_numpy(a) - ops.convert_to_numpy(b))))
+    return {"mha_output": diff(out, ours), "mha_weights": diff(mha_w, w),
+            "dot_product_attention": diff(dpa, to_bthd(heads))}

@@ -9,10 +9,12 @@ everything chapter 5 explains written so that it can be read in one sitting:
 * :func:`estimate_loss` (a few fixed random batches, cheap) and :func:`evaluate`
   (every token of a held-out text once, the number to report);
 * :func:`train` -- the loop: AdamW, gradient clipping, tqdm, an optional
-  ``callback`` (live plots, samples), checkpoints;
+  ``callback`` (live plots, samples), checkpoints; its history records each step's
+  loss, learning rate and global gradient norm (before clipping);
 * :func:`save_training_checkpoint` / :func:`load_training_checkpoint` -- model,
   optimiser and random-number state in ``safetensors`` files with the
-  configuration alongside as JSON, so a run can be resumed exactly;
+  configuration alongside as JSON, so a run can be resumed exactly (defined in
+  :mod:`utils.checkpoints`, re-exported here);
 * a command-line entry point.  The book's pretrained model (``data/pretrained``)
   is made by exactly this command::
 
@@ -29,14 +31,15 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
 
 from utils import checks
+from utils.checkpoints import CONFIG_FILE, load_training_checkpoint, save_training_checkpoint
 from utils.data import CharTokenizer, get_batch, load_corpus
-from utils.gpt import GPT, GPTConfig, save_checkpoint
+from utils.gpt import GPT, GPTConfig
 from utils.optim import adamw_step_numpy, lr_at
 
 __all__ = ["TrainConfig", "PRESETS", "lr_at", "adamw_step_numpy", "estimate_loss", "evaluate",
@@ -233,9 +236,18 @@ def make_optimizer(model: GPT, cfg: TrainConfig):
 
 
 def new_history() -> dict:
-    """An empty record of a run; :func:`train` appends to it and resumes from ``history["step"]``."""
+    """An empty record of a run; :func:`train` appends to it and resumes from ``history["step"]``.
+
+    Per step: ``steps``, ``train_loss``, ``lr`` and ``grad_norm`` (the global L2 norm of all
+    gradients *before* clipping, recorded whether clipping is on or off); per evaluation:
+    ``eval_steps``, ``eval_train``, ``eval_val``.
+    """
     return {"step": 0, "train_time_s": 0.0, "tokens": 0, "steps": [], "train_loss": [], "lr": [],
-            "eval_steps": [], "eval_train": [], "eval_val": []}
+            "grad_norm": [], "eval_steps": [], "eval_train": [], "eval_val": []}
+
+
+#: History keys that a run saved before they existed may lack (``train`` fills them with None).
+_LATER_KEYS = ("grad_norm",)
 
 
 def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=None, history=None,
@@ -305,8 +317,10 @@ def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=No
         _, loss = model(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        if cfg.grad_clip > 0:         # returns the norm before clipping
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        else:                         # measured anyway (one fused norm per step: negligible)
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
         optimizer.step()
         loss_value = loss.item()
         history["train_time_s"] += time.perf_counter() - t0
@@ -315,6 +329,7 @@ def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=No
         history["steps"].append(step + 1)
         history["train_loss"].append(loss_value)
         history["lr"].append(lr)
+        history["grad_norm"].append(grad_norm.item())
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}", refresh=False)
         if (step + 1) % cfg.eval_interval == 0 or step + 1 == cfg.max_steps:
@@ -338,120 +353,18 @@ def _check_optimizer(optimizer, model):
 
 
 def _check_history(history, max_steps):
-    if not isinstance(history, dict) or set(new_history()) - set(history):
+    if not isinstance(history, dict) or set(new_history()) - set(_LATER_KEYS) - set(history):
         raise checks.ArgumentTypeError(f"history must be the dict that train returned, with the keys "
                                        f"{sorted(new_history())}, got {type(history).__name__}")
     checks.integer(history["step"], "history['step']", 0, max_steps)
+    for key in _LATER_KEYS:           # an older history: the steps it ran have no record of this
+        history.setdefault(key, [None] * len(history["steps"]))
     return history
 
 
 def _tqdm(**kwargs):
     from tqdm.auto import tqdm
     return tqdm(**kwargs)
-
-
-# --- checkpoints ----------------------------------------------------------------------
-MODEL_FILE, CONFIG_FILE, VOCAB_FILE = "model.safetensors", "config.json", "vocab.json"
-OPTIMIZER_FILE, STATE_FILE = "optimizer.safetensors", "trainer_state.json"
-
-
-def save_training_checkpoint(directory, model: GPT, optimizer, cfg: TrainConfig, history: dict,
-                             generator=None, tokenizer: CharTokenizer | None = None, **results) -> Path:
-    """Write a checkpoint directory; returns its path.
-
-    ``model.safetensors`` (weights, GPTConfig in the metadata), ``config.json``
-    (``{"model": GPTConfig, "train": TrainConfig, "results": {...}}``) and, if a
-    ``tokenizer`` is given, ``vocab.json`` (its characters).  When an
-    ``optimizer`` is given, also ``optimizer.safetensors`` (AdamW's moments and
-    step counts, and the batch generator's state) and ``trainer_state.json`` (the
-    history), which :func:`load_training_checkpoint` needs to resume.
-    """
-    from safetensors.torch import save_file
-
-    directory = checks.folder(directory)
-    checks.instance(model, GPT, "model", "utils.gpt.GPT")
-    _check_optimizer(optimizer, model)
-    checks.instance(cfg, TrainConfig, "cfg")
-    if not isinstance(history, dict) or "step" not in history:
-        raise checks.ArgumentTypeError("history must be a dict with a 'step' (as train returns it)")
-    checks.integer(history["step"], "history['step']", 0)
-    checks.generator(generator)
-    if tokenizer is not None and (not isinstance(tokenizer, CharTokenizer)
-                                  or tokenizer.vocab_size != model.config.vocab_size):
-        raise ValueError(f"tokenizer must be None or the model's CharTokenizer "
-                         f"(vocab_size {model.config.vocab_size}), got {tokenizer!r}")
-    meta = {"model": asdict(model.config), "train": asdict(cfg),
-            "results": {"step": history["step"], **results}}
-    try:
-        texts = json.dumps(meta, indent=2) + "\n", json.dumps(history) + "\n"
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"results and history must hold JSON values (str, numbers, lists, dicts): "
-                         f"{e}") from None
-    directory.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, directory / MODEL_FILE, step=history["step"])
-    (directory / CONFIG_FILE).write_text(texts[0])
-    if tokenizer is not None:
-        (directory / VOCAB_FILE).write_text(json.dumps(tokenizer.chars, ensure_ascii=False) + "\n")
-    if optimizer is not None:
-        tensors, index = {}, {id(p): i for i, p in enumerate(model.parameters())}
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                for key, value in optimizer.state.get(p, {}).items():
-                    tensors[f"{index[id(p)]}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-        if generator is not None:
-            tensors["generator_state"] = generator.get_state()
-        save_file(tensors, str(directory / OPTIMIZER_FILE))
-        (directory / STATE_FILE).write_text(texts[1])
-    return directory
-
-
-def load_training_checkpoint(directory, device="cpu"):
-    """Load what :func:`save_training_checkpoint` wrote, ready to resume training.
-
-    Returns ``(model, optimizer, cfg, history, generator)``; pass them to
-    :func:`train` to continue exactly where the saved run stopped.
-    """
-    from safetensors.torch import load_file
-
-    from utils.gpt import load_checkpoint
-
-    directory, device = checks.folder(directory, exists=True), checks.device(device)
-    for name in (MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE, STATE_FILE):
-        if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory / name} is missing: not a resumable checkpoint "
-                                    f"(save one with save_training_checkpoint(..., optimizer=...))")
-    meta = checks.json_file(directory / CONFIG_FILE, "directory")
-    try:
-        cfg = TrainConfig(**meta["train"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"directory: {directory / CONFIG_FILE} has no valid TrainConfig under 'train' "
-                         f"({e})") from None
-    model = load_checkpoint(directory / MODEL_FILE, device=device)
-    optimizer = make_optimizer(model, cfg)
-    _, shapes = checks.safetensors_file(directory / OPTIMIZER_FILE, "directory")
-    params = list(model.parameters())
-    bad = [n for n, shape in shapes.items() if n != "generator_state" and not (
-        n.split(".")[0].isdigit() and int(n.split(".")[0]) < len(params)
-        and (n.endswith(".step") or shape == tuple(params[int(n.split(".")[0])].shape)))]
-    if bad:
-        raise ValueError(f"directory: {directory / OPTIMIZER_FILE} does not hold this model's AdamW state "
-                         f"(e.g. {bad[0]} {shapes[bad[0]]})")
-    tensors = load_file(str(directory / OPTIMIZER_FILE))
-    for name, value in tensors.items():
-        if name == "generator_state":
-            continue
-        i, key = name.split(".", 1)
-        p = params[int(i)]
-        value = value.to(device) if key != "step" else value
-        optimizer.state[p][key] = value
-    generator = torch.Generator()
-    if "generator_state" in tensors:
-        generator.set_state(tensors["generator_state"])
-    history = checks.json_file(directory / STATE_FILE, "directory")
-    if not isinstance(history, dict) or "step" not in history:
-        raise ValueError(f"directory: {directory / STATE_FILE} is not a training history "
-                         "(a dict with 'step')")
-    return model, optimizer, cfg, history, generator
 
 
 # --- command line ---------------------------------------------------------------------

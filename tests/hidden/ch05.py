@@ -6,114 +6,108 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from utils.gpt import GPT, GPTConfig
 
 
-# --- ex-ch05-1: cross_entropy_np(logits, targets) ---------------------------------------------
-def test_ex_ch05_1_matches_torch_on_random_logits(ns):
-    f = ns["cross_entropy_np"]
-    rng = np.random.default_rng(11)
-    for n, v in ((1, 2), (17, 71), (40, 5)):
-        z = rng.normal(scale=3.0, size=(n, v))
-        t = rng.integers(0, v, size=n)
-        ref = F.cross_entropy(torch.tensor(z), torch.tensor(t)).item()
-        assert abs(float(f(z, t)) - ref) < 1e-8
+# --- ex-ch05-1: train_flops_per_token(n_layer, n_embd, block_size, vocab_size) -----------------
+def _counted(n_layer, n_embd, block_size, vocab_size, n_head=2, batch=2):
+    net = GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                        n_embd=n_embd))
+    ids = torch.randint(0, vocab_size, (batch, block_size), generator=torch.Generator().manual_seed(0))
+    with FlopCounterMode(display=False) as counter:
+        net(ids, ids)[1].backward()
+    weights = sum(v for k, v in counter.get_flop_counts()["Global"].items() if str(k) in ("aten.mm", "aten.addmm"))
+    q, k, v = (torch.randn(batch, n_head, block_size, n_embd // n_head, requires_grad=True) for _ in range(3))
+    with FlopCounterMode(display=False) as counter:
+        (torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v).sum().backward()
+    return (weights + n_layer * counter.get_total_flops()) / (batch * block_size)
 
 
-def test_ex_ch05_1_is_a_mean_in_nats_not_a_sum_or_bits(ns):
-    f = ns["cross_entropy_np"]
-    z = np.zeros((4, 8))                       # uniform: log(8) nats per position
-    out = float(f(z, np.array([0, 1, 2, 3])))
-    assert abs(out - math.log(8)) < 1e-10      # a sum gives 4 log 8; bits give 3
+def test_ex_ch05_1_matches_the_flop_counter(ns):
+    f = ns["train_flops_per_token"]
+    for shape in ((1, 16, 8, 11), (2, 24, 32, 71), (3, 40, 20, 5)):
+        assert float(f(*shape)) == _counted(*shape), shape
 
 
-def test_ex_ch05_1_picks_the_target_column(ns):
-    f = ns["cross_entropy_np"]
-    z = np.array([[5.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
-    good, bad = float(f(z, np.array([0, 2]))), float(f(z, np.array([2, 0])))
-    assert good < 0.02 and bad > 5.0          # catches indexing rows instead of columns
+def test_ex_ch05_1_counts_attention_over_the_window(ns):
+    f = ns["train_flops_per_token"]
+    # doubling T adds exactly 3 * 2 * 2 * L * T * C: attention's share, not 6N
+    L, C, V = 2, 64, 71
+    assert float(f(L, C, 256, V)) - float(f(L, C, 128, V)) == 12 * L * 128 * C
 
 
-def test_ex_ch05_1_is_numerically_stable(ns):
-    f = ns["cross_entropy_np"]
-    z = np.array([[1000.0, 999.0, -1000.0], [-500.0, 800.0, 800.0]])
-    out = float(f(z, np.array([1, 2])))
-    ref = F.cross_entropy(torch.tensor(z), torch.tensor([1, 2])).item()
-    assert np.isfinite(out) and abs(out - ref) < 1e-9
+def test_ex_ch05_1_gpt2_small_value(ns):
+    f = ns["train_flops_per_token"]
+    L, C, T, V = 12, 768, 1024, 50257
+    assert float(f(L, C, T, V)) == 6 * (12 * L * C * C + V * C) + 12 * L * T * C
 
 
-# --- ex-ch05-2: warmup_cosine(step, max_lr, warmup_steps, max_steps, min_lr) -------------------
-def _ref_lr(step, max_lr, warmup_steps, max_steps, min_lr):
-    if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps
-    if step >= max_steps:
-        return min_lr
-    progress = (step - warmup_steps) / (max_steps - warmup_steps)
-    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+# --- ex-ch05-2: accumulated_grads(model, x, y, n_micro) -----------------------------------------
+def _setup(seed=0, batch=12):
+    torch.manual_seed(seed)
+    net = GPT(GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8)).double()
+    g = torch.Generator().manual_seed(seed + 1)
+    x, y = torch.randint(0, 13, (batch, 8), generator=g), torch.randint(0, 13, (batch, 8), generator=g)
+    net.zero_grad(set_to_none=True)
+    net(x, y)[1].backward()
+    full = [p.grad.clone() for p in net.parameters()]
+    return net, x, y, full
 
 
-def test_ex_ch05_2_matches_the_schedule_everywhere(ns):
-    f = ns["warmup_cosine"]
-    for args in ((6e-4, 100, 2000, 6e-5), (1e-2, 7, 50, 0.0), (3e-3, 0, 300, 3e-4)):
-        for s in list(range(0, args[2] + 30, 3)) + [args[1] - 1, args[1], args[2]]:
-            if s < 0:
-                continue
-            assert abs(f(s, *args) - _ref_lr(s, *args)) < 1e-12 * max(1.0, args[0]), (s, args)
+def test_ex_ch05_2_equals_the_full_batch(ns):
+    f = ns["accumulated_grads"]
+    net, x, y, full = _setup()
+    for n in (1, 2, 3, 4, 6, 12):
+        acc = f(net, x, y, n)
+        assert len(acc) == len(full)
+        for a, b in zip(acc, full):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_ex_ch05_2_warmup_is_off_by_one_correct(ns):
-    f = ns["warmup_cosine"]
-    assert abs(f(0, 1.0, 4, 100, 0.0) - 0.25) < 1e-12    # (0 + 1) / 4, not 0
-    assert abs(f(3, 1.0, 4, 100, 0.0) - 1.0) < 1e-12     # the peak at the last warm-up step
+def test_ex_ch05_2_scales_by_the_number_of_micro_batches(ns):
+    f = ns["accumulated_grads"]
+    net, x, y, full = _setup(seed=3)
+    acc = f(net, x, y, 4)
+    ratio = (torch.cat([a.flatten() for a in acc]).norm() / torch.cat([b.flatten() for b in full]).norm()).item()
+    assert abs(ratio - 1) < 1e-9, f"gradient norm ratio {ratio}: a sum of micro-batch means is 4x too large"
 
 
-def test_ex_ch05_2_floor_and_midpoint(ns):
-    f = ns["warmup_cosine"]
-    assert abs(f(100, 1.0, 0, 100, 0.1) - 0.1) < 1e-12
-    assert abs(f(1000, 1.0, 0, 100, 0.1) - 0.1) < 1e-12  # stays at the floor
-    assert abs(f(50, 1.0, 0, 100, 0.1) - 0.55) < 1e-12   # half-way: mean of peak and floor
+def test_ex_ch05_2_clears_old_gradients_and_keeps_every_micro_batch(ns):
+    f = ns["accumulated_grads"]
+    net, x, y, full = _setup(seed=5)
+    f(net, x, y, 3)
+    again = f(net, x, y, 3)                    # stale gradients from the first call must not add up
+    for a, b in zip(again, full):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-# --- ex-ch05-3: adamw_update(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay) ---------------
-def _torch_steps(w0, grads, lr, betas, eps, wd):
-    p = torch.nn.Parameter(torch.tensor(w0))
-    opt = torch.optim.AdamW([p], lr=lr, betas=betas, eps=eps, weight_decay=wd)
-    for g in grads:
-        p.grad = torch.tensor(g)
-        opt.step()
-    st = opt.state[p]
-    return p.detach().numpy(), st["exp_avg"].numpy(), st["exp_avg_sq"].numpy()
+# --- ex-ch05-3: compute_optimal(C, A, B, alpha, beta), exponent, tokens_per_param ----------------
+def _brute(C, A, B, alpha, beta):
+    grid = np.geomspace(1e2, 1e14, 400_001)
+    loss = A / grid ** alpha + B / (C / (6 * grid)) ** beta
+    return grid[np.argmin(loss)]
 
 
-def test_ex_ch05_3_matches_torch_over_many_steps(ns):
-    f = ns["adamw_update"]
-    rng = np.random.default_rng(5)
-    w0 = rng.normal(size=(6, 2))
-    grads = [rng.normal(size=(6, 2)) * 10 ** rng.uniform(-2, 1) for _ in range(8)]
-    w, m, v = w0, np.zeros_like(w0), np.zeros_like(w0)
-    for t, g in enumerate(grads, start=1):
-        w, m, v = f(w, g, m, v, t, 3e-3, 0.9, 0.95, 1e-8, 0.1)
-    ref_w, ref_m, ref_v = _torch_steps(w0, grads, 3e-3, (0.9, 0.95), 1e-8, 0.1)
-    np.testing.assert_allclose(w, ref_w, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(m, ref_m, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(v, ref_v, rtol=1e-10, atol=1e-14)
+def test_ex_ch05_3_minimises_the_loss_on_the_budget(ns):
+    f = ns["compute_optimal"]
+    for C, A, B, alpha, beta in ((1e20, 406.4, 410.7, 0.34, 0.28), (1e15, 100.0, 300.0, 0.5, 0.3),
+                                 (3e22, 50.0, 50.0, 0.3, 0.3)):
+        N, D = f(C, A, B, alpha, beta)
+        assert abs(N / _brute(C, A, B, alpha, beta) - 1) < 2e-4, (C, N)
+        assert abs(6 * N * D / C - 1) < 1e-9                    # the whole budget, C = 6ND
 
 
-def test_ex_ch05_3_weight_decay_is_decoupled(ns):
-    f = ns["adamw_update"]
-    # zero gradient: Adam with L2 in the gradient would take a full-size step; AdamW only shrinks
-    w, _, _ = f(np.array([2.0]), np.array([0.0]), np.array([0.0]), np.array([0.0]), 1, 0.1, 0.9, 0.999, 1e-8, 0.5)
-    assert abs(w[0] - 2.0 * (1 - 0.1 * 0.5)) < 1e-12
+def test_ex_ch05_3_exponent_and_tokens_per_parameter(ns):
+    assert abs(float(ns["exponent"]) - 0.28 / 0.62) < 1e-4      # beta / (alpha + beta), not alpha / (alpha + beta)
+    G = (0.34 * 406.4 / (0.28 * 410.7)) ** (1 / 0.62)
+    N = G * (1e23 / 6) ** (0.28 / 0.62)
+    assert abs(float(ns["tokens_per_param"]) - 1e23 / (6 * N) / N) < 1e-6 * 78
 
 
-def test_ex_ch05_3_uses_bias_correction_with_t(ns):
-    f = ns["adamw_update"]
-    w, m, v = f(np.zeros(2), np.array([0.5, -2.0]), np.zeros(2), np.zeros(2), 1, 0.01, 0.9, 0.999, 1e-8, 0.0)
-    np.testing.assert_allclose(w, [-0.01, 0.01], rtol=1e-6)          # first step: size lr
-    np.testing.assert_allclose(m, [0.05, -0.2], rtol=1e-12)
-    np.testing.assert_allclose(v, [0.00025, 0.004], rtol=1e-12)
-    # at t=3 with given moments the correction uses t, not 1
-    w3, _, _ = f(np.zeros(1), np.ones(1), np.full(1, 0.1), np.full(1, 0.001), 3, 0.01, 0.9, 0.999, 0.0, 0.0)
-    m3, v3 = 0.9 * 0.1 + 0.1, 0.999 * 0.001 + 0.001
-    expected = -0.01 * (m3 / (1 - 0.9 ** 3)) / math.sqrt(v3 / (1 - 0.999 ** 3))
-    assert abs(w3[0] - expected) < 1e-12
+def test_ex_ch05_3_equal_exponents_give_the_square_root(ns):
+    f = ns["compute_optimal"]
+    n1, _ = f(1e20, 200.0, 200.0, 0.3, 0.3)
+    n2, _ = f(1e22, 200.0, 200.0, 0.3, 0.3)
+    assert abs(math.log(n2 / n1) / math.log(100) - 0.5) < 1e-9
