@@ -145,8 +145,8 @@ def train_ddp(cfg: TrainConfig = DDP_CONFIG, steps: int = 5, train_ids=None, voc
         dist.destroy_process_group()
 
 
-def compare(path_a, path_b) -> float:
-    """Largest absolute difference between the tensors of two safetensors files (same names)."""
+def _load_pair(path_a, path_b):
+    """The tensors of two safetensors files, which must hold the same names and shapes."""
     from safetensors.torch import load_file
 
     _, shapes_a = checks.safetensors_file(path_a, "path_a")
@@ -154,7 +154,12 @@ def compare(path_a, path_b) -> float:
     if shapes_a != shapes_b:
         differ = sorted(k for k in shapes_a.keys() | shapes_b.keys() if shapes_a.get(k) != shapes_b.get(k))
         raise ValueError(f"path_a and path_b hold different tensors (names or shapes): {differ[:5]}")
-    a, b = load_file(str(path_a)), load_file(str(path_b))
+    return load_file(str(path_a)), load_file(str(path_b))
+
+
+def compare(path_a, path_b) -> float:
+    """Largest absolute difference between the tensors of two safetensors files (same names)."""
+    a, b = _load_pair(path_a, path_b)
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
@@ -166,14 +171,7 @@ def compare_gradients(path_a, path_b) -> dict:
     with ``||b|| = 0`` count through ``max_abs`` only); and ``||a|| / ||b||`` over all
     tensors together (1 when they agree, ``nproc`` for a summing bug).
     """
-    from safetensors.torch import load_file
-
-    _, shapes_a = checks.safetensors_file(path_a, "path_a")
-    _, shapes_b = checks.safetensors_file(path_b, "path_b")
-    if shapes_a != shapes_b:
-        differ = sorted(k for k in shapes_a.keys() | shapes_b.keys() if shapes_a.get(k) != shapes_b.get(k))
-        raise ValueError(f"path_a and path_b hold different tensors (names or shapes): {differ[:5]}")
-    a, b = load_file(str(path_a)), load_file(str(path_b))
+    a, b = _load_pair(path_a, path_b)
     a, b = ({k: t.double() for k, t in d.items()} for d in (a, b))
     norm_b = sum(t.pow(2).sum() for t in b.values()).sqrt().item()
     norm_a = sum(t.pow(2).sum() for t in a.values()).sqrt().item()
