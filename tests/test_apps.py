@@ -102,6 +102,23 @@ def test_char_bleu_by_hand():
     assert am.char_bleu(["xyz"], ["abc"]) == 0.0
 
 
+def test_chrf_by_hand():
+    # "a bc" vs "abcd", orders 1..2 (spaces removed: "abc" vs "abcd"):
+    # 1-grams: 3 of 3 match (P1 = 1), of 4 (R1 = 3/4); 2-grams ab, bc: P2 = 1, R2 = 2/3 (ab bc cd)
+    # chrP = 1, chrR = (3/4 + 2/3) / 2 = 17/24; beta 2: 5 chrP chrR / (4 chrP + chrR) = 85/113
+    assert am.chrf(["a bc"], ["abcd"], char_order=2) == pytest.approx(85 / 113)
+    assert am.chrf(["a bc"], ["abcd"], char_order=2, beta=1) == pytest.approx(34 / 41)
+    # a reference without 2-grams ("a") adds nothing to order 2, not even its hypothesis's 2-grams:
+    # order 1: P1 = 3/5 (a, x, y of a b c x y), R1 = 1; order 2: only "xy": P2 = R2 = 1
+    # chrP = 4/5, chrR = 1: 5 * 4/5 / (16/5 + 1) = 20/21
+    assert am.chrf(["abc", "xy"], ["a", "xy"], char_order=2) == pytest.approx(20 / 21)
+    assert am.chrf(["to be"], ["tobe"]) == 1.0 and am.chrf(["xyz"], ["abc"]) == 0.0
+    with pytest.raises(ValueError, match="same length"):
+        am.chrf(["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="beta"):
+        am.chrf(["a"], ["a"], beta=0)
+
+
 def test_exposure_by_hand():
     assert am.exposure(1, 1024) == pytest.approx(10.0)
     assert am.exposure(32, 1024) == pytest.approx(5.0)

@@ -278,6 +278,7 @@ def build_cases(tmp: Path) -> list[Case]:
     _cases_ddp(p, tmp)
     _cases_pretrained(p, tmp)
     _cases_bpe(p)
+    _cases_production_bpe(p, tmp)
     _cases_decoding(p)
     _cases_sft(p)
     _cases_hf(p, tmp)
@@ -298,6 +299,7 @@ def _cases_data(p, tmp):
     p.each(data.Play, "genre", ["jokes", 5], lambda v: data.Play("x", "T", v, "train", Path("x.md")))
     p.each(data.Play, "split", ["dev", None], lambda v: data.Play("x", "T", "comedies", v, Path("x.md")))
     p.each(data.Play, "path", [5, None], lambda v: data.Play("x", "T", "comedies", "train", v))
+    p.each(data.seed_article, "index", [-1, 5, 1.5, "0", None, True], data.seed_article)
     p.each(data.play_text, "name", ["nope", ["macbeth"], 5], data.play_text)
     p.each(data.speeches, "name", ["nope", ["macbeth"], 5], data.speeches)
     p.each(data.load_corpus, "split", ["dev", ["train"], 1], data.load_corpus)
@@ -372,6 +374,8 @@ def _cases_scaling(p, tmp):
     p.each(sc.run, "shapes", ["1x8x2", [(1, 9, 2)]], lambda v: sc.run([1e8], v), names=("n_embd",))
     p.each(sc.run, "val_chars", [1, 1.5, "100"], lambda v: sc.run([1e8], shape, val_chars=v))
     p.each(sc.run, "base", ["book", 5], lambda v: sc.run([1e8], shape, base=v))
+    p.each(sc.run, "max_steps", [0, 1.5, "10"], lambda v: sc.run([1e8], shape, max_steps=v))
+    p.each(sc.run, "workers", [0, 1.5, "2", True], lambda v: sc.run([1e8], shape, workers=v))
     p.each(sc.run, "progress", ["yes", 1], lambda v: sc.run([1e8], shape, progress=v))
     good = [1e4, 3e4, 1e5]
     p.each(sc.fit_parabola, "n_params", ["abc", [1.0, 2.0], [[1.0, 2.0, 3.0]], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0],
@@ -944,6 +948,28 @@ def _cases_bpe(p):
         p.each(fn, "min_frequency", [-1, 1.5, "2"], lambda v, fn=fn: fn(["ab"], 260, v))
 
 
+def _cases_production_bpe(p, tmp):
+    from utils import production_bpe as pb
+
+    bad_names = ["gpt2", "CL100K_BASE", 5, None, ["cl100k_base"]]
+    for fn in (pb.rank_file, pb.tiktoken_spec, pb.load_ranks, pb.encoding):
+        p.each(fn, "name", bad_names, fn)
+
+    def broken_gz():
+        (tmp / "broken.tiktoken.gz").write_bytes(b"not gzip")
+        return pb.sha256(tmp / "broken.tiktoken.gz")
+
+    p.each(pb.sha256, "path", [5, None, tmp / "nowhere.tiktoken.gz"], pb.sha256)
+    p(pb.sha256, "path", "path: not gzip", broken_gz)
+    byte_ranks = {bytes([b]): b for b in range(256)}
+    p.each(pb.encode_with_ranks, "text", [5, b"hi", ["hi"], None],
+           lambda v: pb.encode_with_ranks(v, byte_ranks, r"\S+|\s+"))
+    p.each(pb.encode_with_ranks, "ranks", [{}, [(b"a", 0)], {"a": 0}, {b"a": 1.5}, {b"h": 0}, None],
+           lambda v: pb.encode_with_ranks("hi", v, r"\S+|\s+"))
+    p.each(pb.encode_with_ranks, "pattern", [5, None, "(", b"\\S+"],
+           lambda v: pb.encode_with_ranks("hi", byte_ranks, v))
+
+
 def _cases_decoding(p):
     from utils import decoding as dec
 
@@ -1157,6 +1183,11 @@ def _cases_apps(p):
     p.each(am.char_bleu, "candidates", ["abc", [1], [], 5], lambda v: am.char_bleu(v, ["abc"]))
     p.each(am.char_bleu, "references", ["abc", [1], ["a", "b"]], lambda v: am.char_bleu(["abc"], v))
     p.each(am.char_bleu, "max_n", BAD_COUNTS, lambda v: am.char_bleu(["abc"], ["abc"], v))
+    p.each(am.chrf, "hypotheses", ["abc", [1], [], 5, None], lambda v: am.chrf(v, ["abc"]))
+    p.each(am.chrf, "references", ["abc", [1], ["a", "b"], None], lambda v: am.chrf(["abc"], v))
+    p.each(am.chrf, "char_order", BAD_COUNTS, lambda v: am.chrf(["abc"], ["abc"], v))
+    p.each(am.chrf, "beta", [0, -1, "2", None, True, float("nan"), float("inf")],
+           lambda v: am.chrf(["abc"], ["abc"], beta=v))
     p.each(am.exposure, "rank", [0, 11, 1.5, "1"], lambda v: am.exposure(v, 10))
     p.each(am.exposure, "n_candidates", BAD_COUNTS, lambda v: am.exposure(1, v))
     # apps_seq2seq

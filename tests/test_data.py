@@ -101,3 +101,17 @@ def test_bad_split_genre_and_play_names():
         data.load_corpus(genre="sonnets")
     with pytest.raises(ValueError, match="unknown play"):
         data.play_text("hamlett")
+
+
+def test_the_seed_articles_are_the_files_their_provenance_records():
+    import hashlib
+    import re
+    readme = (data.SEEDS_DIR.parent / "README.md").read_text(encoding="utf-8")
+    recorded = dict(re.findall(r"`seeds/(seed_\d{3}\.txt)` \| `[^`]+` \| [\d,]+ \| `([0-9a-f]{64})`", readme))
+    assert sorted(recorded) == [f"seed_{i:03d}.txt" for i in range(5)]
+    for i in range(5):
+        text = data.seed_article(i)
+        assert hashlib.sha256(text.encode("utf-8")).hexdigest() == recorded[f"seed_{i:03d}.txt"]
+        assert "大" in text and "语言模型" in text                      # Chinese, about language models
+    with pytest.raises(ValueError, match="index must be 0, 1, 2, 3 or 4"):
+        data.seed_article(5)

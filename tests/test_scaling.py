@@ -107,13 +107,18 @@ def test_the_stored_experiment_matches_the_plan_and_its_fit():
     runs = stored["runs"]
     budgets = sorted({r["budget"] for r in runs})
     shapes = list(dict.fromkeys((r["n_layer"], r["n_embd"], r["n_head"]) for r in runs))
-    assert len(budgets) >= 3 and len(shapes) >= 4 and len(runs) == len(budgets) * len(shapes)
+    skipped = stored["skipped"]
+    assert len(budgets) >= 3 and len(shapes) >= 4 and len(runs) + len(skipped) == len(budgets) * len(shapes)
     book = asdict(PRESETS["book"])
     assert {k: v for k, v in cfg["base"].items() if k in book} == {k: book[k] for k in cfg["base"] if k in book}
     assert cfg["threads"] == 1 and cfg["val_chars"] == 100_000
     planned = scaling.plan(budgets, shapes, vocab_size=cfg["vocab_size"])
+    assert all(r["steps"] > cfg["max_steps"] for r in skipped)                # left out only for their length
+    assert all(r["steps"] <= cfg["max_steps"] for r in runs)
     key = ("budget", "n_layer", "n_embd", "n_head", "n_params", "n_params_non_embedding", "steps", "tokens")
-    assert sorted(tuple(r[k] for k in key) for r in runs) == sorted(tuple(r[k] for k in key) for r in planned)
+    assert sorted(tuple(r[k] for k in key) for r in runs) == sorted(
+        tuple(r[k] for k in key) for r in planned if r["steps"] <= cfg["max_steps"])
+    assert len(skipped) == sum(r["steps"] > cfg["max_steps"] for r in planned)
     refit = json.loads(json.dumps(scaling.analyse(runs)))
     assert _close(stored["fit"], refit)
 
@@ -131,3 +136,30 @@ def _close(a, b) -> bool:
         return True
     assert a == b
     return True
+
+
+def test_two_workers_give_the_same_losses_and_long_runs_are_left_out():
+    kw = dict(budgets=[5e7, 1e8], shapes=[(1, 8, 2), (1, 16, 2)], val_chars=2000)
+    serial = scaling.run(**kw, max_steps=4)
+    parallel = scaling.run(**kw, max_steps=4, workers=2)
+    assert [r["val_loss"] for r in serial["runs"]] == [r["val_loss"] for r in parallel["runs"]]
+    planned = scaling.plan(kw["budgets"], kw["shapes"])
+    assert max(r["steps"] for r in planned) > 4                    # the cap leaves something out
+    assert [r["steps"] for r in serial["skipped"]] == [r["steps"] for r in planned if r["steps"] > 4]
+    assert all(r["steps"] <= 4 for r in serial["runs"]) and serial["runs"]
+    with pytest.raises(ValueError, match="workers"):
+        scaling.run(**kw, workers=0)
+
+
+def test_a_lopsided_curve_is_fitted_through_its_lowest_point_and_neighbours():
+    n = np.array([5e3, 1.7e4, 6.3e4, 1.1e5, 3.5e5, 8.1e5])
+    x, x0 = np.log(n), math.log(2e4)
+    loss = 2 + np.where(x < x0, 0.05, 1.0) * (x - x0) ** 2        # gentle on the left, steep on the right
+    runs = [dict(budget=1e12, n_params=float(a), val_loss=float(b)) for a, b in zip(n, loss)]
+    whole = scaling.fit_parabola(n, loss)                          # one parabola over every size misses
+    assert not (1.7e4 <= whole["n_opt"] <= 6.3e4)
+    fit = scaling.analyse(runs)["per_budget"][0]
+    assert fit["bracketed"] and fit["fit_sizes"] == [5e3, 1.7e4, 6.3e4]
+    assert 5e3 < fit["n_opt"] < 6.3e4 and fit["loss_opt"] <= loss.min()
+    edge = scaling.analyse([dict(r, val_loss=float(-np.log(r["n_params"]))) for r in runs])["per_budget"][0]
+    assert not edge["bracketed"] and edge["coef"] is None and edge["n_opt"] == 8.1e5   # lowest at the edge

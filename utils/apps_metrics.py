@@ -2,13 +2,15 @@
 
 Built in chapter 7 (applications): each function is small enough to check by
 hand, and the chapter and ``tests/test_apps.py`` check them against values
-worked out on paper.
+worked out on paper, and ``tests/test_metrics_libraries.py`` against the field's
+libraries (sacrebleu, rouge-score, scikit-learn) on the same inputs.
 
 - generation:      :func:`distinct_n` (from ``utils.decoding``), :func:`overlap_rate` (n-grams shared with a reference set)
 - classification:  :func:`accuracy`, :func:`confusion_matrix`
 - retrieval / QA:  :func:`top_k_accuracy`
 - summarisation:   :func:`rouge_n` (clipped n-gram overlap: precision, recall, F1)
-- translation:     :func:`exact_match`, :func:`char_bleu` (corpus BLEU over characters)
+- translation:     :func:`exact_match`, :func:`char_bleu` (corpus BLEU over characters),
+                   :func:`chrf` (corpus chrF: F-score of character n-grams, spaces removed)
 - privacy:         :func:`exposure` (of a planted secret, from its rank among candidates)
 
 Words are cut by :func:`words` (lower-case letters and apostrophes), so every
@@ -26,7 +28,7 @@ from utils import checks
 from utils.decoding import distinct_n  # chapter 6's, for any tokens (here: words)
 
 __all__ = ["words", "ngrams", "distinct_n", "overlap_rate", "accuracy", "confusion_matrix",
-           "top_k_accuracy", "rouge_n", "exact_match", "char_bleu", "exposure"]
+           "top_k_accuracy", "rouge_n", "exact_match", "char_bleu", "chrf", "exposure"]
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 
@@ -168,6 +170,43 @@ def char_bleu(candidates, references, max_n: int = 4) -> float:
     c_len, r_len = sum(map(len, candidates)), sum(map(len, references))
     bp = 1.0 if c_len >= r_len else math.exp(1 - r_len / c_len)
     return float(bp * math.exp(np.mean(np.log(match / total))))
+
+
+def chrf(hypotheses, references, char_order: int = 6, beta: float = 2) -> float:
+    """Corpus-level chrF (Popović, 2015): F-score of character n-grams, one reference each.
+
+    Whitespace is removed from every text first.  For m = 1..char_order the clipped
+    matching m-grams, the hypothesis m-grams and the reference m-grams are summed over
+    the corpus: ``chrP_m = matches / hypothesis m-grams``, ``chrR_m = matches / reference
+    m-grams``.  chrP and chrR are their means over the orders where both counts are
+    non-zero, and ``chrF = (1 + beta^2) chrP chrR / (beta^2 chrP + chrR)`` (0 if both are
+    0); ``beta = 2`` weighs recall twice as much as precision.  As in sacrebleu, a pair
+    whose reference has no m-grams (fewer than m characters) adds nothing to order m.
+    These are sacrebleu's ``CHRF()`` defaults (word order 0), which reports the score x 100.
+    """
+    _check_n(char_order, "char_order")
+    beta = checks.number(beta, "beta", 0, low_open=True)
+    hypotheses = checks.strings(hypotheses, "hypotheses", nonempty=False)
+    references = checks.strings(references, "references", nonempty=False)
+    if len(hypotheses) != len(references) or not hypotheses:
+        raise ValueError(f"hypotheses and references must be non-empty lists of the same length, "
+                         f"got {len(hypotheses)} and {len(references)}")
+    hyp_n, ref_n, match = np.zeros(char_order), np.zeros(char_order), np.zeros(char_order)
+    for hyp, ref in zip(hypotheses, references):
+        hyp, ref = "".join(hyp.split()), "".join(ref.split())
+        for m in range(1, char_order + 1):
+            h, r = Counter(ngrams(hyp, m)), Counter(ngrams(ref, m))
+            if r:
+                hyp_n[m - 1] += sum(h.values())
+                ref_n[m - 1] += sum(r.values())
+                match[m - 1] += sum(min(c, r[g]) for g, c in h.items())
+    used = (hyp_n > 0) & (ref_n > 0)
+    if not used.any():
+        return 0.0
+    p, rec = float(np.mean(match[used] / hyp_n[used])), float(np.mean(match[used] / ref_n[used]))
+    if p + rec == 0:
+        return 0.0
+    return (1 + beta ** 2) * p * rec / (beta ** 2 * p + rec)
 
 
 def exposure(rank: int, n_candidates: int) -> float:

@@ -26,7 +26,7 @@ from utils import checks
 
 __all__ = [
     "Play", "SPLITS", "GENRES", "plays", "play_text", "speeches",
-    "load_corpus", "corpus_stats", "CharTokenizer", "get_batch",
+    "load_corpus", "corpus_stats", "CharTokenizer", "get_batch", "SEEDS_DIR", "seed_article",
 ]
 
 #: Whole plays held out from training, chosen to span the genres.
@@ -35,6 +35,8 @@ SPLITS = {
     "test": ("a-midsummer-night-s-dream", "king-john", "macbeth", "the-tempest"),
 }
 GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
+#: The five Chinese articles the book grew from (provenance in data/README.md).
+SEEDS_DIR = Path(__file__).resolve().parents[1] / "data" / "seeds"
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,17 @@ class CharTokenizer:
 
 
 # --- Batches --------------------------------------------------------------------
+def seed_article(index: int) -> str:
+    """The text of seed article ``index`` (0 to 4): ``data/seeds/seed_00<index>.txt``, UTF-8."""
+    index = checks.integer(index, "index", 0)
+    if index > 4:
+        raise ValueError(f"index must be 0, 1, 2, 3 or 4 (five seed articles), got {index}")
+    path = SEEDS_DIR / f"seed_{index:03d}.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"seed article {index}: {path} is missing; it ships with the book's repository")
+    return path.read_text(encoding="utf-8")
+
+
 def get_batch(data, block_size: int, batch_size: int, generator=None, device="cpu"):
     """Random windows for next-token training: ``x = data[i:i+T]``, ``y = data[i+1:i+T+1]``.
 

@@ -11,8 +11,8 @@ following the isoFLOP method of Hoffmann et al. (2022, "Chinchilla"):
   warm-up ``min(100, steps // 10)``, cosine over the run's own steps, 1 thread) and evaluates it
   with :func:`utils.train.evaluate` on the first ``val_chars`` (100,000) held-out characters;
 * :func:`fit_parabola`, :func:`fit_exponent`, :func:`analyse` -- per budget a parabola of loss
-  against ``ln N`` gives ``N_opt(C)`` and the loss there (a vertex outside the measured sizes,
-  or a curve with no minimum, is flagged ``bracketed: False``); across budgets the line
+  against ``ln N`` through the lowest point and its two neighbours gives ``N_opt(C)`` and the
+  loss there (a lowest point at either end of the sizes is flagged ``bracketed: False``); across budgets the line
   ``ln N_opt = a ln C + b`` gives the exponent ``a`` (Chinchilla about 0.5, Kaplan 0.73) and
   ``D/N`` at each optimum;
 * a command line that writes everything to one JSON file::
@@ -36,12 +36,14 @@ import torch
 
 from utils import checks
 
-__all__ = ["DEFAULT_BUDGETS", "DEFAULT_SHAPES", "plan", "run", "fit_parabola", "fit_exponent",
+__all__ = ["DEFAULT_BUDGETS", "DEFAULT_SHAPES", "DEFAULT_MAX_STEPS", "plan", "run", "fit_parabola", "fit_exponent",
            "analyse", "main"]
 
 #: Compute budgets (FLOPs, 6ND with total N) and shapes (n_layer, n_embd, n_head) of the stored run.
-DEFAULT_BUDGETS = (3e10, 1e11, 3e11)
-DEFAULT_SHAPES = ((1, 32, 4), (2, 48, 4), (2, 64, 4), (3, 96, 4), (4, 128, 4))
+DEFAULT_BUDGETS = (3e10, 1e11, 3e11, 1e12, 3e12)
+DEFAULT_SHAPES = ((1, 16, 4), (1, 32, 4), (2, 48, 4), (2, 64, 4), (3, 96, 4), (4, 128, 4))
+#: Runs needing more steps are left out (the smallest shape at the largest budget).
+DEFAULT_MAX_STEPS = 30_000
 VOCAB_SIZE = 71  # the book's character vocabulary (run uses the tokenizer's)
 
 
@@ -105,34 +107,69 @@ def plan(budgets=DEFAULT_BUDGETS, shapes=DEFAULT_SHAPES, vocab_size: int = VOCAB
     return rows
 
 
+def _splits(cache={}):
+    """The tokenizer and the encoded splits, encoded once per process."""
+    if not cache:
+        from utils.train import encode_splits
+        cache["splits"] = encode_splits()
+    return cache["splits"]
+
+
+def _train_one(shape, steps: int, base, val_chars: int) -> tuple[float, float]:
+    """Train one planned run on one thread; returns (validation loss, training seconds)."""
+    from utils.train import build_model, evaluate, train
+    torch.set_num_threads(1)
+    tokenizer, train_ids, val_ids = _splits()
+    cfg = _config(shape, steps, base)
+    model = build_model(cfg, tokenizer.vocab_size)
+    hist = train(model, cfg, train_ids, progress=False)
+    return round(evaluate(model, val_ids[:val_chars]), 4), round(hist["train_time_s"], 2)
+
+
 def run(budgets=DEFAULT_BUDGETS, shapes=DEFAULT_SHAPES, val_chars: int = 100_000, base=None,
-        progress: bool = False) -> dict:
-    """Train and evaluate every run of :func:`plan`; returns ``{"config": ..., "runs": [...]}``,
-    each run the plan's dict plus ``val_loss`` (nats on the first ``val_chars`` held-out
-    characters) and ``seconds`` (training time)."""
-    from utils.train import PRESETS, TrainConfig, build_model, encode_splits, evaluate, train
+        progress: bool = False, max_steps: int | None = None, workers: int = 1) -> dict:
+    """Train and evaluate every run of :func:`plan`; returns ``{"config": ..., "runs": [...],
+    "skipped": [...]}``, each run the plan's dict plus ``val_loss`` (nats on the first
+    ``val_chars`` held-out characters) and ``seconds`` (training time). Runs that would take
+    more than ``max_steps`` steps are not trained and are listed in ``skipped``. ``workers``
+    processes train runs side by side, one thread each; the losses do not depend on it."""
+    from utils.train import PRESETS, TrainConfig
     budgets, shapes = _budgets(budgets), _shapes(shapes)        # checked before the corpus is encoded
     val_chars = checks.integer(val_chars, "val_chars", 2)
     base = PRESETS["book"] if base is None else checks.instance(base, TrainConfig, "base")
     progress = checks.flag(progress, "progress")
-    tokenizer, train_ids, val_ids = encode_splits()
+    max_steps = None if max_steps is None else checks.integer(max_steps, "max_steps", 1)
+    workers = checks.integer(workers, "workers", 1)
+    tokenizer, _, val_ids = _splits()
     rows = plan(budgets, shapes, tokenizer.vocab_size, base)
-    val_ids = val_ids[:val_chars]
-    torch.set_num_threads(1)
-    for r in rows:
-        cfg = _config((r["n_layer"], r["n_embd"], r["n_head"]), r["steps"], base)
-        model = build_model(cfg, tokenizer.vocab_size)
-        hist = train(model, cfg, train_ids, progress=False)
-        r["val_loss"] = round(evaluate(model, val_ids), 4)
-        r["seconds"] = round(hist["train_time_s"], 2)
+    skipped = [r for r in rows if max_steps is not None and r["steps"] > max_steps]
+    rows = [r for r in rows if r not in skipped]
+    jobs = [((r["n_layer"], r["n_embd"], r["n_head"]), r["steps"], base, val_chars) for r in rows]
+
+    def record(r, result):
+        r["val_loss"], r["seconds"] = result
         if progress:
             print(f"C={r['budget']:.1e} {r['n_layer']}x{r['n_embd']} N={r['n_params']:,} "
                   f"steps={r['steps']} loss={r['val_loss']:.4f} ({r['seconds']:.1f} s)", flush=True)
-    config = dict(vocab_size=tokenizer.vocab_size, base={k: v for k, v in asdict(base).items()}, threads=1, val_chars=val_chars,
-                  val_targets=len(val_ids) - 1, flops="C = 6 N D, N = total parameters (GPT.num_params())",
+
+    if workers == 1:
+        for r, job in zip(rows, jobs):
+            record(r, _train_one(*job))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            order = sorted(range(len(rows)), key=lambda i: -rows[i]["steps"] * rows[i]["n_params"] ** 0.5)
+            futures = {pool.submit(_train_one, *jobs[i]): i for i in order}   # the longest first
+            for f in as_completed(futures):
+                record(rows[futures[f]], f.result())
+    config = dict(vocab_size=tokenizer.vocab_size, base={k: v for k, v in asdict(base).items()}, threads=1,
+                  val_chars=val_chars, val_targets=len(val_ids[:val_chars]) - 1, max_steps=max_steps,
+                  flops="C = 6 N D, N = total parameters (GPT.num_params())",
                   warmup="min(100, steps // 10), then cosine to min_lr over the run's own steps",
                   torch=torch.__version__)
-    return dict(config=config, runs=rows)
+    return dict(config=config, runs=rows, skipped=[{k: r[k] for k in ("budget", "n_layer", "n_embd", "n_head",
+                                                                       "n_params", "steps")} for r in skipped])
 
 
 def fit_parabola(n_params, losses) -> dict:
@@ -181,9 +218,16 @@ def fit_exponent(budgets, n_opts) -> dict:
 
 
 def analyse(runs) -> dict:
-    """Per budget :func:`fit_parabola` plus ``tokens_per_param = C / (6 N_opt^2)`` (D/N at the
-    optimum); across budgets :func:`fit_exponent` on the bracketed budgets (``None`` with fewer
-    than 2) and on all budgets (``exponent_all``)."""
+    """Per budget, a parabola in ``ln N`` through the lowest measured point and its two
+    neighbours (:func:`fit_parabola`; ``fit_sizes`` are the three sizes): its vertex is that
+    budget's ``n_opt``, with ``tokens_per_param = C / (6 N_opt^2)`` (D/N at the optimum). When
+    the lowest point is the smallest or the largest size the budget is not ``bracketed``, there
+    is no parabola (``coef`` None) and ``n_opt`` is the best measured size. Across budgets
+    :func:`fit_exponent` on the bracketed budgets (``scaling``, ``None`` with fewer than 2) and
+    on all budgets (``exponent_all``).
+
+    Only three points are fitted because isoFLOP curves of small models are lopsided (the loss
+    climbs much faster on the large side), which a single parabola over every size fits badly."""
     if isinstance(runs, (str, bytes, dict)) or not hasattr(runs, "__iter__"):
         raise checks.ArgumentTypeError(f"runs must be a list of run dicts, got {type(runs).__name__}")
     runs = list(runs)
@@ -191,12 +235,21 @@ def analyse(runs) -> dict:
         raise ValueError("runs must be a non-empty list of dicts with budget, n_params and val_loss")
     per_budget = []
     for c in sorted({r["budget"] for r in runs}):
-        rs = [r for r in runs if r["budget"] == c]
-        fit = fit_parabola([r["n_params"] for r in rs], [r["val_loss"] for r in rs])
-        best = min(rs, key=lambda r: r["val_loss"])
-        per_budget.append(dict(budget=c, **fit, tokens_opt=c / (6 * fit["n_opt"]),
+        rs = sorted((r for r in runs if r["budget"] == c), key=lambda r: r["n_params"])
+        if len({r["n_params"] for r in rs}) < 3:
+            raise ValueError(f"runs must hold at least 3 distinct sizes per budget; budget {c:g} has fewer")
+        best = min(range(len(rs)), key=lambda i: rs[i]["val_loss"])
+        if 0 < best < len(rs) - 1:
+            three = rs[best - 1: best + 2]
+            fit = fit_parabola([r["n_params"] for r in three], [r["val_loss"] for r in three])
+            sizes = [r["n_params"] for r in three]
+        else:
+            fit = dict(coef=None, n_opt=float(rs[best]["n_params"]), loss_opt=float(rs[best]["val_loss"]),
+                       bracketed=False)
+            sizes = []
+        per_budget.append(dict(budget=c, **fit, fit_sizes=sizes, tokens_opt=c / (6 * fit["n_opt"]),
                                tokens_per_param=c / (6 * fit["n_opt"] ** 2),
-                               best_measured=dict(n_params=best["n_params"], val_loss=best["val_loss"])))
+                               best_measured=dict(n_params=rs[best]["n_params"], val_loss=rs[best]["val_loss"])))
     ok = [b for b in per_budget if b["bracketed"]]
     return dict(per_budget=per_budget,
                 scaling=None if len({b["budget"] for b in ok}) < 2 else
@@ -207,13 +260,16 @@ def analyse(runs) -> dict:
 
 
 def main(argv=None) -> dict:
-    """``python -m utils.scaling --out FILE [--budgets C ...] [--shapes LxDxH ...] [--val-chars N]``."""
+    """``python -m utils.scaling --out FILE [--budgets C ...] [--shapes LxDxH ...] [--val-chars N]
+    [--max-steps S] [--workers W]``."""
     p = argparse.ArgumentParser(prog="python -m utils.scaling", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="the JSON file to write")
     p.add_argument("--budgets", type=float, nargs="+", default=list(DEFAULT_BUDGETS), help="FLOPs (6ND)")
     p.add_argument("--shapes", nargs="+", default=[f"{L}x{d}x{h}" for L, d, h in DEFAULT_SHAPES],
                    help="n_layer x n_embd x n_head, e.g. 3x96x4")
     p.add_argument("--val-chars", type=int, default=100_000, help="held-out characters evaluated")
+    p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="leave out runs that need more steps")
+    p.add_argument("--workers", type=int, default=1, help="processes training side by side (1 thread each)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv if argv is None else checks.strings(argv, "argv", nonempty=False))
     try:
@@ -222,7 +278,8 @@ def main(argv=None) -> dict:
         raise ValueError(f"--shapes must look like 3x96x4, got {args.shapes}") from None
     out = checks.new_file(args.out, "--out")
     t0 = time.perf_counter()
-    result = run(args.budgets, shapes, args.val_chars, progress=not args.quiet)
+    result = run(args.budgets, shapes, args.val_chars, progress=not args.quiet, max_steps=args.max_steps,
+                 workers=args.workers)
     result = dict(command="python -m utils.scaling " + " ".join(sys.argv[1:] if argv is None else argv),
                   **result, fit=analyse(result["runs"]), wall_seconds=round(time.perf_counter() - t0, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
