@@ -36,9 +36,10 @@ GPT2_PATTERN = regex.compile(
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's map from the 256 byte values to 256 printable characters.
 
-    Printable bytes stand for themselves ('A' -> 'A'); the others (space, newline,
-    control bytes, bytes >= 127) are shifted to code points from 256 up, so a space
-    shows as 'Ġ' and a newline as 'Ċ'.
+    188 bytes stand for themselves: the printable ASCII 33-126 ('A' -> 'A') and the
+    Latin-1 ranges 161-172 and 174-255; the other 68 (space, newline, control bytes,
+    127-160 and 173) are shifted to code points from 256 up, so a space shows as 'Ġ'
+    and a newline as 'Ċ'.
     """
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
         + list(range(ord("®"), ord("ÿ") + 1))

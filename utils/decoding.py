@@ -17,7 +17,8 @@ Built in chapter 6, from scratch, and checked token for token against
 
 Every function takes ``idx``, a ``(batch, time)`` int64 tensor of token ids, and
 returns the longer tensor.  Past ``block_size`` tokens the context window slides,
-as in ``GPT.generate``; the positions then change, so the cache is rebuilt.
+as in ``GPT.generate``; the positions then change, so the cache is dropped and the
+window recomputed at every step.
 """
 from __future__ import annotations
 

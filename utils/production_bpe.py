@@ -11,7 +11,7 @@ Where everything comes from:
   :func:`rank_file` finds them;
 - the **URL, SHA-256, pre-tokenizer regex and special tokens** are read at run time from
   tiktoken's own source, ``tiktoken_ext.openai_public``: :func:`tiktoken_spec` runs tiktoken's
-  constructor for the encoding on a copy of the function whose download step only records
+  constructor for the encoding with its download function replaced by one that only records
   what it was asked to fetch (nothing is copied into this file, so nothing can drift);
 - :func:`load_ranks` decompresses the installed file once (to ``<tempdir>/llm_book_tiktoken``)
   and loads it with tiktoken's own loader, ``tiktoken.load.load_tiktoken_bpe``, which checks the
@@ -39,8 +39,8 @@ import hashlib
 import importlib.util
 import os
 import tempfile
-import types
 import uuid
+from unittest import mock
 from pathlib import Path
 
 import regex
@@ -93,7 +93,7 @@ def tiktoken_spec(name: str) -> dict:
     Returns ``{"name", "pat_str", "special_tokens", "url", "expected_hash"}`` (plus
     ``"explicit_n_vocab"`` where tiktoken sets it): the constructor's own dict, without its ranks,
     and the URL and SHA-256 it asks ``load_tiktoken_bpe`` for.  Nothing is downloaded: the
-    constructor runs with a stand-in for ``load_tiktoken_bpe`` that records its arguments.
+    constructor runs with ``load_tiktoken_bpe`` patched to record its arguments.
     """
     name = _name(name)
     from tiktoken_ext import openai_public
@@ -104,10 +104,8 @@ def tiktoken_spec(name: str) -> dict:
         asked.update(url=url, expected_hash=expected_hash)
         return {}
 
-    constructor = openai_public.ENCODING_CONSTRUCTORS[name]
-    offline = types.FunctionType(constructor.__code__, {**vars(openai_public), "load_tiktoken_bpe": record},
-                                 constructor.__name__, constructor.__defaults__, constructor.__closure__)
-    spec = offline()
+    with mock.patch.object(openai_public, "load_tiktoken_bpe", record):     # no download: only record
+        spec = openai_public.ENCODING_CONSTRUCTORS[name]()
     spec.pop("mergeable_ranks")
     if not asked.get("expected_hash") or not asked["url"].endswith(f"/{name}.tiktoken"):
         raise RuntimeError(f"tiktoken's constructor for {name} no longer loads one hashed {name}.tiktoken "
