@@ -237,6 +237,29 @@ def test_char_nll_and_text_nll_match_cross_entropy(tiny_gpt):
         ag.text_nll(tiny_gpt, TOK, ["x" * 30])
 
 
+def test_char_nll_with_a_sliding_window_gives_each_character_its_full_context(tiny_gpt):
+    ids = TOK.encode("To be, or not to be, that is the question: whether 'tis nobler in the mind")
+    T = tiny_gpt.config.block_size
+    assert len(ids) > 3 * T
+    with torch.no_grad():                                   # by hand: each target after the longest context
+        ref = np.array([F.cross_entropy(tiny_gpt(torch.tensor([ids[max(0, t - T):t]]))[0][0, -1],
+                                        torch.tensor(ids[t])).item() for t in range(1, len(ids))])
+    np.testing.assert_allclose(ag.char_nll(tiny_gpt, ids, stride=1, batch_size=5), ref, atol=1e-5)
+    half = ag.char_nll(tiny_gpt, ids, stride=T // 2)
+    assert half.shape == (len(ids) - 1,)
+    np.testing.assert_allclose(half[:T], ref[:T], atol=1e-5)           # the first window: as is
+    restart = ag.char_nll(tiny_gpt, ids)                                # windows that restart
+    np.testing.assert_allclose(ag.char_nll(tiny_gpt, ids, stride=T), restart)
+    assert not np.allclose(restart[T:], ref[T:], atol=1e-3)            # restarting loses context
+    s_ = T // 2                     # by hand: target t > T is scored by the window starting at k*s_,
+    with torch.no_grad():          # k = ceil((t - T) / s_), so its context is ids[k*s_ : t]
+        by_hand = [F.cross_entropy(tiny_gpt(torch.tensor([ids[(-(-(t - T) // s_)) * s_:t]]))[0][0, -1],
+                                   torch.tensor(ids[t])).item() for t in range(T + 1, len(ids))]
+    np.testing.assert_allclose(half[T:], by_hand, atol=1e-5)
+    with pytest.raises(ValueError, match="stride must be at most block_size"):
+        ag.char_nll(tiny_gpt, ids, stride=T + 1)
+
+
 # --- task builders on the real corpus ---------------------------------------------------
 def test_modernise_rules():
     assert at.modernise("Thou art a villain, 'tis call'd so.") == "You are a villain, it is called so."

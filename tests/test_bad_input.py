@@ -1132,6 +1132,7 @@ def _cases_apps(p):
     p.each(ag.char_nll, "model", ["m", torch.nn.Linear(2, 2)], lambda v: ag.char_nll(v, STREAM))
     p.each(ag.char_nll, "ids", BAD_ID_STREAMS + [[1]], lambda v: ag.char_nll(M(), v))
     p.each(ag.char_nll, "batch_size", BAD_COUNTS, lambda v: ag.char_nll(M(), STREAM, v))
+    p.each(ag.char_nll, "stride", BAD_COUNTS + [10_000], lambda v: ag.char_nll(M(), STREAM, stride=v))
     p.each(ag.text_nll, "model", ["m"], lambda v: ag.text_nll(v, T(), ["abc"]))
     p.each(ag.text_nll, "tokenizer", ["abc", None], lambda v: ag.text_nll(M(), v, ["abc"]))
     p.each(ag.text_nll, "texts", ["abc", [1, 2], [], ["aZ"], ["a"], None], lambda v: ag.text_nll(M(), T(), v))

@@ -50,31 +50,46 @@ def _encode(tokenizer, text, name):
 
 
 @torch.no_grad()
-def char_nll(model, ids, batch_size: int = 32) -> np.ndarray:
+def char_nll(model, ids, batch_size: int = 32, stride: int | None = None) -> np.ndarray:
     """``-ln P(x_t | x_<t)`` for t = 1..len(ids)-1, in nats (the first character has no context).
 
-    ``ids`` (a 1-D sequence of token ids) is cut into windows of ``block_size + 1``
-    ids that overlap by one, so every character is scored once; inside a window
-    the context grows from 1 to ``block_size`` characters.
+    Every character after the first is scored exactly once.  With ``stride`` None (or equal to
+    ``block_size``) ``ids`` is cut into windows of ``block_size + 1`` ids that overlap by one:
+    inside a window the context grows from 1 to ``block_size`` characters, so it restarts at
+    every window.  With a smaller ``stride`` the windows of ``block_size`` inputs start every
+    ``stride`` characters and each scores only its last ``stride`` targets (the first window
+    scores all of its own): every character but those of the first window is then predicted
+    from at least ``block_size - stride`` characters of context (a sliding window; ``stride=1``
+    gives every character the full context, at ``block_size`` times the cost).
     """
     _check_model(model)
     checks.integer(batch_size, "batch_size", 1)
-    ids = checks.id_sequence(ids, "ids", model.config.vocab_size, min_len=2).long()
     T, dev = model.config.block_size, _device(model)
+    stride = T if stride is None else checks.integer(stride, "stride", 1)
+    if stride > T:
+        raise ValueError(f"stride must be at most block_size = {T}, got {stride}")
+    ids = checks.id_sequence(ids, "ids", model.config.vocab_size, min_len=2).long()
+    n_targets = len(ids) - 1
+    windows, scored_end = [], 0          # (first input, number of inputs, targets kept at the end)
+    for begin in range(0, n_targets, stride):
+        end = min(begin + T, n_targets)
+        windows.append((begin, end - begin, end - scored_end))
+        scored_end = end
+        if end == n_targets:
+            break
     was_training = model.training
     model.eval()
-    starts = list(range(0, len(ids) - 1, T))
     out = []
-    for i in range(0, len(starts), batch_size):
-        chunk = [ids[s:s + T + 1] for s in starts[i:i + batch_size]]
-        n = [len(c) - 1 for c in chunk]
-        x = torch.zeros(len(chunk), max(n), dtype=torch.long)
+    for i in range(0, len(windows), batch_size):
+        chunk = windows[i:i + batch_size]
+        width = max(n for _, n, _ in chunk)
+        x = torch.zeros(len(chunk), width, dtype=torch.long)
         y = torch.zeros_like(x)
-        for j, c in enumerate(chunk):
-            x[j, :n[j]], y[j, :n[j]] = c[:-1], c[1:]
+        for j, (b, n, _) in enumerate(chunk):
+            x[j, :n], y[j, :n] = ids[b:b + n], ids[b + 1:b + n + 1]
         logits, _ = model(x.to(dev))
         nll = F.cross_entropy(logits.transpose(1, 2), y.to(dev), reduction="none").cpu()
-        out.extend(nll[j, :n[j]] for j in range(len(chunk)))
+        out.extend(nll[j, n - keep:n] for j, (_, n, keep) in enumerate(chunk))
     model.train(was_training)
     return torch.cat(out).double().numpy()
 
