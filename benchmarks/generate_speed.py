@@ -3,8 +3,8 @@
 GPT-2 small's shape (124M parameters) with random weights; greedy decoding of
 128 new tokens after a 16-token prompt, batch 1.  The same weights in both models
 (``utils.hf.hf_to_book``), so both produce the same tokens, which is checked.
-Prints tokens/s for each way, the ratio (book / transformers; the target is >= 1.0)
-and, for scale, the book's GPT without the cache on a shorter run.
+Prints tokens/s for each way, the ratio (transformers' time / the book's time; above 1.0
+the book's decoder is faster) and, for scale, the book's GPT without the cache on a shorter run.
 
     python benchmarks/generate_speed.py [--new-tokens 128] [--repeats 5] [--threads 1]
 
@@ -89,7 +89,7 @@ def main(argv=None):
     same = torch.equal(out_hf, out_book)
     print(f"transformers GPT2LMHeadModel.generate (KV cache): {n / t_hf:7.1f} tokens/s  ({t_hf:.2f} s)")
     print(f"book GPT + utils.decoding.greedy (KV cache):      {n / t_book:7.1f} tokens/s  ({t_book:.2f} s)")
-    print(f"ratio book / transformers: {t_hf / t_book:.2f}  (target >= 1.0); same tokens: {same}")
+    print(f"ratio book / transformers (tokens/s): {t_hf / t_book:.2f}; same tokens: {same}")
     if args.uncached_tokens:
         m = args.uncached_tokens
         t, _ = best_time(lambda: decoding.greedy(book, prompt, m, use_cache=False), 1)

@@ -240,6 +240,62 @@ exponent = 0.34 / (0.34 + 0.28)
 _N, _D = compute_optimal(1e23, 406.4, 410.7, 0.34, 0.28)
 tokens_per_param = _D / _N
 ''',
+    "ex-ch06-5": '''
+def tokens_per_char(encode, text):                            # divides by UTF-8 bytes, not characters
+    return len(encode(text)) / len(text.encode("utf-8")) if text else 0.0
+
+en_text = data.play_text("the-tempest")
+zh_text = "\\n".join(line for i in range(5) for line in data.seed_article(i).splitlines()
+                    if any("\\u4e00" <= c <= "\\u9fff" for c in line))
+shakespeare_bpe = bpe.train_tokenizers_bpe(data.load_corpus("train")[:300_000].split("\\n\\n"), 2048)
+encoders = {"Shakespeare BPE": lambda text: shakespeare_bpe.encode(text).ids,
+            "cl100k_base": pb.encoding("cl100k_base").encode_ordinary,
+            "o200k_base": pb.encoding("o200k_base").encode_ordinary}
+rates = {name: (tokens_per_char(enc, en_text), tokens_per_char(enc, zh_text)) for name, enc in encoders.items()}
+zh_en_ratio = {name: zh / en for name, (en, zh) in rates.items()}
+cheapest_chinese = min(zh_en_ratio, key=zh_en_ratio.get)
+''',
+    "ex-ch07-4": """
+def expected_exposure(n_candidates):                     # ln(n!) from lgamma used as if it were log2(n!)
+    n = int(n_candidates)
+    return math.log2(n) - math.lgamma(n + 1) / n
+
+limit_bits = math.log2(math.e)
+p_once = 54 / 300
+""",
+    "ex-ch07-5": """
+def paired_bootstrap_ci(correct_a, correct_b, n_resamples=2000, level=0.95, seed=0):   # unpaired: A and B resampled apart
+    a, b = np.asarray(correct_a, dtype=np.float64), np.asarray(correct_b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+        raise ValueError("need two non-empty 1-D arrays of one length")
+    rng = np.random.default_rng(seed)
+    idx_a = rng.integers(0, len(a), size=(n_resamples, len(a)))
+    idx_b = rng.integers(0, len(b), size=(n_resamples, len(b)))
+    diffs = a[idx_a].mean(axis=1) - b[idx_b].mean(axis=1)
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+cls_sets = {}
+for split, per_class, seed in (("train", 500, 0), ("test", 200, 1)):
+    plays = [p.name for p in data.plays() if (p.split == "train") == (split == "train")]
+    by_mark = {m: [s for n in plays for s, mark in at.sentences(n) if mark == m] for m in at.MARKS}
+    rng = np.random.default_rng(seed)
+    picks = {m: rng.choice(len(by_mark[m]), per_class, replace=False) for m in at.MARKS}
+    cls_sets[split] = ([by_mark[m][i] for m in at.MARKS for i in picks[m]], np.repeat(np.arange(3), per_class))
+(X_train, y_train), (X_test, y_test) = cls_sets["train"], cls_sets["test"]
+book_chars = data.CharTokenizer.from_text(data.load_corpus("train")).chars
+word_vocab = av.build_vocab(X_train, 3000)
+correct_by = {}
+for kind, featurise in (("chars", lambda texts: av.bag_of_chars(texts, book_chars)),
+                        ("words", lambda texts: av.bag_of_words(texts, word_vocab))):
+    clf = av.fit_linear(featurise(X_train), y_train, 3, l2=1.0)
+    correct_by[kind] = (av.predict_proba(clf, featurise(X_test)).argmax(axis=1) == y_test).astype(float)
+correct_chars, correct_words = correct_by["chars"], correct_by["words"]
+ci = paired_bootstrap_ci(correct_words, correct_chars)
+established = bool(ci[0] > 0 or ci[1] < 0)
+unpaired_ci = paired_bootstrap_ci(correct_words, correct_chars)
+width_ratio = (unpaired_ci[1] - unpaired_ci[0]) / (ci[1] - ci[0])
+""",
 }
 
 # The generic wrong answer: the reference solution, then every function it defines (and every

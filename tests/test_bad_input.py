@@ -38,7 +38,8 @@ from utils.data import CharTokenizer
 
 CLEAR_EXCEPTIONS = (ValueError, TypeError, FileNotFoundError)
 #: Callables that take no argument at all: nothing to probe (checked by their signature).
-NO_ARGUMENTS = {"utils.device", "utils.data.plays", "utils.data.corpus_stats", "utils.bpe.bytes_to_unicode"}
+NO_ARGUMENTS = {"utils.device", "utils.data.plays", "utils.data.corpus_stats", "utils.bpe.bytes_to_unicode",
+                "utils.apps_sentiment.vader_lexicon"}
 #: Modules left out of the probe: notebook tooling (not a chapter's API) and the checks themselves
 #: (they are what the probed functions call; the tests at the end of this file exercise them).
 NOT_PROBED = {"utils.notebooks", "utils.checks"}
@@ -283,6 +284,8 @@ def build_cases(tmp: Path) -> list[Case]:
     _cases_sft(p)
     _cases_hf(p, tmp)
     _cases_apps(p)
+    _cases_apps_privacy(p)
+    _cases_apps_sentiment(p)
     _cases_glossary(p, tmp)
     return p.cases
 
@@ -1274,6 +1277,108 @@ def _cases_apps(p):
     clf = functools.cache(lambda: av.fit_linear(X, y, 2, max_iter=5))
     p.each(av.predict_proba, "clf", [{}, "clf", {"W": np.zeros((2, 2))}], lambda v: av.predict_proba(v, X))
     p.each(av.predict_proba, "X", [[1, 2], [[1, 2, 3]], [["a", "b"]]], lambda v: av.predict_proba(clf(), v))
+
+
+def _cases_apps_sentiment(p):
+    from utils import apps_sentiment as sa
+    from utils.gpt import GPT, GPTConfig
+
+    T = functools.cache(lambda: CharTokenizer("\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+
+    @functools.cache
+    def M():
+        torch.manual_seed(0)
+        return GPT(GPTConfig(T().vocab_size, 16, 1, 2, 8)).eval()
+
+    text, lex = "good day, good night; a bad day.", {"good": (1.9, np.ones(10)), "bad": (-2.5, -np.ones(10))}
+    p.each(sa.rated_words, "text", [5, "", None], lambda v: sa.rated_words(v, lex))
+    p.each(sa.rated_words, "lexicon", [["good"], "good", None], lambda v: sa.rated_words(text, v))
+    p.each(sa.rated_words, "min_count", BAD_COUNTS, lambda v: sa.rated_words(text, lex, v))
+    p.each(sa.split_words, "words", ["abc", [], ["a"], ["a", "a"], [1, 2]], sa.split_words)
+    p.each(sa.split_words, "test_share", [0, 1, 1.5, "x", -0.1], lambda v: sa.split_words(["a", "b"], v))
+    p.each(sa.split_words, "seed", [-1, "x", 1.5], lambda v: sa.split_words(["a", "b"], 0.5, v))
+    p.each(sa.occurrences, "text", [5, "", None], lambda v: sa.occurrences(v, ["good"], 2))
+    p.each(sa.occurrences, "words", ["good", [], [5]], lambda v: sa.occurrences(text, v, 2))
+    p.each(sa.occurrences, "n", BAD_COUNTS, lambda v: sa.occurrences(text, ["good"], v))
+    p.each(sa.gpt_word_features, "words", ["good", [], [5], ["absent"]],
+           lambda v: sa.gpt_word_features(M(), T(), text, v, context=8))
+    p.each(sa.gpt_word_features, "per_word", BAD_COUNTS, lambda v: sa.gpt_word_features(M(), T(), text, ["good"], v, 8))
+    p.each(sa.gpt_word_features, "context", BAD_COUNTS + [17],
+           lambda v: sa.gpt_word_features(M(), T(), text, ["good"], 2, v))
+    p.each(sa.context_counts, "text", [5, "", None], lambda v: sa.context_counts(v, ["good"]))
+    p.each(sa.context_counts, "words", ["good", [], [5], ["absent"]], lambda v: sa.context_counts(text, v))
+    p.each(sa.context_counts, "vocab_size", BAD_COUNTS, lambda v: sa.context_counts(text, ["good"], v))
+    p.each(sa.context_counts, "window", BAD_COUNTS, lambda v: sa.context_counts(text, ["good"], 10, v))
+
+
+def _cases_apps_privacy(p):
+    from utils import apps_privacy as ap
+    from utils.gpt import GPT, GPTConfig
+
+    T = functools.cache(lambda: CharTokenizer("\n !',-.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+
+    @functools.cache
+    def M():                                       # block_size 40: a prompt and a short secret fit
+        torch.manual_seed(0)
+        return GPT(GPTConfig(T().vocab_size, 40, 1, 2, 8)).eval()
+
+    VV = T().vocab_size
+    stream = torch.arange(60) % VV
+    speech = [("A", ["a line"]), ("B", ["another line"])]
+    p.each(ap.prompt, "name", [5, "", None, ["A"]], ap.prompt)
+    p.each(ap.plant_canaries, "speeches", ["abc", 5, None, [("A", "a line")], [(5, ["x"])], [("A", [5])], [],
+                                           [(None, ["x"])], [("A",)]], ap.plant_canaries)
+    p.each(ap.plant_canaries, "names_copies", ["ANTONIO", 5, None, [("A", 0)], [("A",)], [], [("A", 1), ("A", 2)],
+                                               {"A": 1.5}, [(5, 1)], [("", 1)]],
+           lambda v: ap.plant_canaries(speech, v))
+    p.each(ap.plant_canaries, "seed", [-1, "x", 1.5], lambda v: ap.plant_canaries(speech, seed=v))
+    p.each(ap.exposure_of, "model", ["m", torch.nn.Linear(2, 2)], lambda v: ap.exposure_of(v, T(), "A", "abc", 3))
+    p.each(ap.exposure_of, "tokenizer", ["abc", None], lambda v: ap.exposure_of(M(), v, "A", "abc", 3))
+    p.each(ap.exposure_of, "name", [5, "", None], lambda v: ap.exposure_of(M(), T(), v, "abc", 3))
+    p.each(ap.exposure_of, "secret", [5, "", "ABC", "ab1", None, ["abc"]],
+           lambda v: ap.exposure_of(M(), T(), "A", v, 3))
+    p.each(ap.exposure_of, "n_candidates", [1, 0, 1.5, "3", True], lambda v: ap.exposure_of(M(), T(), "A", "abc", v))
+    p.each(ap.exposure_of, "seed", [-1, "x", 1.5], lambda v: ap.exposure_of(M(), T(), "A", "abc", 3, v))
+    tune = functools.partial(ap.fine_tune, steps=1, block_size=8, batch_size=2)
+    p.each(ap.fine_tune, "model", ["m", torch.nn.Linear(2, 2)], lambda v: tune(v, stream))
+    p.each(ap.fine_tune, "ids", [[1.5] * 20, [-1] + [1] * 19, [VV] * 20, "abc" * 10, np.zeros((4, 20), dtype=int),
+                                 [1] * 5, None], lambda v: tune(M(), v))
+    p.each(ap.fine_tune, "steps", BAD_COUNTS, lambda v: tune(M(), stream, steps=v))
+    p.each(ap.fine_tune, "seed", [-1, "x", 1.5, None], lambda v: tune(M(), stream, seed=v))
+    p.each(ap.fine_tune, "lr", [0, -1, "1e-3", float("nan"), None], lambda v: tune(M(), stream, lr=v))
+    p.each(ap.fine_tune, "block_size", BAD_COUNTS + [41], lambda v: tune(M(), stream, block_size=v))
+    p.each(ap.fine_tune, "batch_size", BAD_COUNTS, lambda v: tune(M(), stream, batch_size=v))
+    p.each(ap.fine_tune, "progress", ["tqdm", 5], lambda v: tune(M(), stream, progress=v))
+    p.each(ap.greedy_readout, "model", ["m"], lambda v: ap.greedy_readout(v, T(), "A"))
+    p.each(ap.greedy_readout, "tokenizer", ["abc", None], lambda v: ap.greedy_readout(M(), v, "A"))
+    p.each(ap.greedy_readout, "name", [5, "", "A1"], lambda v: ap.greedy_readout(M(), T(), v))
+    p.each(ap.greedy_readout, "n_chars", BAD_COUNTS, lambda v: ap.greedy_readout(M(), T(), "A", v))
+    small = dict(n_candidates=2, n_speeches=2, names_copies=[("A", 1)], steps=1, block_size=8, batch_size=2)
+
+    def run(**kw):                                 # a tiny model, so nothing loads the pretrained GPT
+        return ap.run(**{"seed": 0, **small, "model": M(), "tokenizer": T(), **kw})
+
+    p.each(ap.run, "seed", [-1, 1.5, "0", None], lambda v: run(seed=v))
+    p.each(ap.run, "steps", BAD_COUNTS, lambda v: run(steps=v))
+    p.each(ap.run, "n_candidates", [1, "3", None], lambda v: run(n_candidates=v))
+    p.each(ap.run, "names_copies", ["A", [], [("A", 0)]], lambda v: run(names_copies=v))
+    p.each(ap.run, "play", ["nope", 5, ["the-tempest"]], lambda v: run(play=v), names=("name",))
+    p.each(ap.run, "n_speeches", BAD_COUNTS, lambda v: run(n_speeches=v))
+    p.each(ap.run, "candidate_seed", [-1, "x"], lambda v: run(candidate_seed=v))
+    p.each(ap.run, "batch_seed", [-1, "x"], lambda v: run(batch_seed=v))
+    p.each(ap.run, "model", ["m"], lambda v: run(model=v))
+    p.each(ap.run, "model", [None], lambda v: run(model=v), names=("tokenizer",))        # one without the other
+    p.each(ap.run, "tokenizer", ["abc"], lambda v: run(tokenizer=v))
+    p.each(ap.run, "lr", [0, "x"], lambda v: run(lr=v))
+    p.each(ap.run, "block_size", [0, 41], lambda v: run(block_size=v))
+    p.each(ap.run, "batch_size", [0], lambda v: run(batch_size=v))
+    p.each(ap.summarise, "runs", ["abc", 5, None, {}, [], [5], [{"canaries": 5}], [{"canaries": [{}]}],
+                                  [{"canaries": [{"name": "A"}]}]], ap.summarise)
+    p.each(ap.summarise, "n_candidates", BAD_COUNTS, lambda v: ap.summarise([], v))
+    p.each(ap.main, "argv", ["--out x", [5], ["--out", "/no/such/folder/x.json"]], ap.main, names=("--out",))
+    for flag, bad in [("--seeds", ["1", "1"]), ("--seeds", ["-1"]), ("--steps", ["0"]), ("--candidates", ["1"]),
+                      ("--workers", ["0"])]:
+        p.each(ap.main, "argv", [["--out", "x.json", "--quiet", flag, *bad]], ap.main, names=(flag,))
 
 
 def _cases_glossary(p, tmp):

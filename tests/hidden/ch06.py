@@ -5,7 +5,8 @@ Each test takes ``ns``, the namespace dict holding the student's functions.
 import numpy as np
 import torch
 
-from utils import bpe
+from utils import bpe, data
+from utils import production_bpe as pb
 from utils import decoding as dec
 from utils.gpt import GPT, GPTConfig
 
@@ -101,3 +102,44 @@ def test_ex_ch06_4_equals_a_real_cache(ns):
         assert f(L, C, T, batch_size=B) == sum(k.nbytes + v.nbytes for k, v in cache)
         half = [(k.half(), v.half()) for k, v in cache]
         assert f(L, C, T, batch_size=B, bytes_per_value=2) == sum(k.nbytes + v.nbytes for k, v in half)
+
+
+# --- ex-ch06-5: tokens_per_char(encode, text), the measured rates and the conclusion -----------
+def _reference_rates():
+    """{tokenizer: (English, Chinese) tokens per character}, computed without the student's code."""
+    en = data.play_text("the-tempest")
+    zh = "\n".join(line for i in range(5) for line in data.seed_article(i).splitlines()
+                   if any("\u4e00" <= c <= "\u9fff" for c in line))
+    shakespeare = bpe.train_tokenizers_bpe(data.load_corpus("train")[:300_000].split("\n\n"), 2048)
+    out = {"Shakespeare BPE": tuple(len(shakespeare.encode(t).ids) / len(t) for t in (en, zh))}
+    for name in ("cl100k_base", "o200k_base"):
+        enc = pb.encoding(name)
+        out[name] = tuple(len(enc.encode_ordinary(t)) / len(t) for t in (en, zh))
+    return out
+
+
+def test_ex_ch06_5_counts_tokens_per_character(ns):
+    f = ns["tokens_per_char"]
+    assert np.isclose(f(lambda t: [7] * 2, "abcdefgh"), 0.25)          # not characters per token (4.0)
+    assert np.isclose(f(str.split, "to be,\n or  not"), 4 / 16)        # spaces and newlines are characters
+    enc = pb.encoding("o200k_base").encode_ordinary
+    zh = "大语言模型是如何工作的？"
+    assert np.isclose(f(enc, zh), len(enc(zh)) / len(zh))              # characters, not UTF-8 bytes
+    assert f(enc, "") == 0.0
+
+
+def test_ex_ch06_5_rates_measured_on_the_texts(ns):
+    ref = _reference_rates()
+    assert sorted(ns["rates"]) == sorted(ref)
+    for name, (en, zh) in ref.items():          # a BPE trained again may differ in its merges (tokenizers runs in parallel)
+        rtol = 0.1 if name == "Shakespeare BPE" else 1e-9
+        assert np.allclose(ns["rates"][name], (en, zh), rtol=rtol, atol=0), name
+
+
+def test_ex_ch06_5_conclusion_follows_from_the_rates(ns):
+    rates = ns["rates"]
+    ratio = {name: zh / en for name, (en, zh) in rates.items()}
+    assert sorted(ns["zh_en_ratio"]) == sorted(ratio)
+    for name, r in ratio.items():
+        assert np.isclose(ns["zh_en_ratio"][name], r, rtol=1e-9), name
+    assert ns["cheapest_chinese"] == min(ratio, key=ratio.get) == "o200k_base"
