@@ -253,7 +253,7 @@ encoders = {"Shakespeare BPE": lambda text: shakespeare_bpe.encode(text).ids,
             "o200k_base": pb.encoding("o200k_base").encode_ordinary}
 rates = {name: (tokens_per_char(enc, en_text), tokens_per_char(enc, zh_text)) for name, enc in encoders.items()}
 zh_en_ratio = {name: zh / en for name, (en, zh) in rates.items()}
-cheapest_chinese = min(zh_en_ratio, key=zh_en_ratio.get)
+smallest_ratio = min(zh_en_ratio, key=zh_en_ratio.get)
 ''',
     "ex-ch07-4": """
 def expected_exposure(n_candidates):                     # ln(n!) from lgamma used as if it were log2(n!)

@@ -121,7 +121,7 @@ def _reference_rates():
 def test_ex_ch06_5_counts_tokens_per_character(ns):
     f = ns["tokens_per_char"]
     assert np.isclose(f(lambda t: [7] * 2, "abcdefgh"), 0.25)          # not characters per token (4.0)
-    assert np.isclose(f(str.split, "to be,\n or  not"), 4 / 16)        # spaces and newlines are characters
+    assert np.isclose(f(str.split, "to be,\n or  not"), 4 / 15)        # spaces and newlines are characters
     enc = pb.encoding("o200k_base").encode_ordinary
     zh = "大语言模型是如何工作的？"
     assert np.isclose(f(enc, zh), len(enc(zh)) / len(zh))              # characters, not UTF-8 bytes
@@ -142,4 +142,4 @@ def test_ex_ch06_5_conclusion_follows_from_the_rates(ns):
     assert sorted(ns["zh_en_ratio"]) == sorted(ratio)
     for name, r in ratio.items():
         assert np.isclose(ns["zh_en_ratio"][name], r, rtol=1e-9), name
-    assert ns["cheapest_chinese"] == min(ratio, key=ratio.get) == "o200k_base"
+    assert ns["smallest_ratio"] == min(ratio, key=ratio.get) == "o200k_base"
