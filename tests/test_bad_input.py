@@ -39,7 +39,7 @@ from utils.data import CharTokenizer
 CLEAR_EXCEPTIONS = (ValueError, TypeError, FileNotFoundError)
 #: Callables that take no argument at all: nothing to probe (checked by their signature).
 NO_ARGUMENTS = {"utils.device", "utils.data.plays", "utils.data.corpus_stats", "utils.bpe.bytes_to_unicode",
-                "utils.apps_sentiment.vader_lexicon"}
+                "utils.apps_sentiment.vader_lexicon", "utils.speed.bf16_matmul_supported"}
 #: Modules left out of the probe: notebook tooling (not a chapter's API) and the checks themselves
 #: (they are what the probed functions call; the tests at the end of this file exercise them).
 NOT_PROBED = {"utils.notebooks", "utils.checks"}
@@ -286,6 +286,7 @@ def build_cases(tmp: Path) -> list[Case]:
     _cases_apps(p)
     _cases_apps_privacy(p)
     _cases_apps_sentiment(p)
+    _cases_speed(p)
     _cases_glossary(p, tmp)
     return p.cases
 
@@ -1309,6 +1310,21 @@ def _cases_apps_sentiment(p):
     p.each(sa.context_counts, "words", ["good", [], [5], ["absent"]], lambda v: sa.context_counts(text, v))
     p.each(sa.context_counts, "vocab_size", BAD_COUNTS, lambda v: sa.context_counts(text, ["good"], v))
     p.each(sa.context_counts, "window", BAD_COUNTS, lambda v: sa.context_counts(text, ["good"], 10, v))
+
+
+def _cases_speed(p):
+    from utils import speed
+    from utils.gpt import GPT, GPTConfig
+
+    p.each(speed.model_flops_per_token, "config", [None, "gpt2", {"n_layer": 2}, (71, 16, 2, 2, 32)],
+           speed.model_flops_per_token)
+    p.each(speed.matmul_flops_per_s, "n", [0, -1, 1.5, "64", True, 10 ** 6], lambda v: speed.matmul_flops_per_s(v))
+    p.each(speed.matmul_flops_per_s, "dtype", ["float32", torch.int64, None, float],
+           lambda v: speed.matmul_flops_per_s(64, v))
+    p.each(speed.matmul_flops_per_s, "seconds", [0, -1, "1", float("nan"), None],
+           lambda v: speed.matmul_flops_per_s(64, seconds=v))
+    p.each(speed.compiled, "model", ["m", None, torch.nn.Linear(2, 2)], speed.compiled)
+    p.each(speed.compiled, "mode", ["fast", 5, True], lambda v: speed.compiled(GPT(GPTConfig(10, 4, 1, 1, 4)), v))
 
 
 def _cases_apps_privacy(p):

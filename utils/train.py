@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from utils import checks
+from utils import checks, speed
 from utils.checkpoints import CONFIG_FILE, load_training_checkpoint, save_training_checkpoint
 from utils.data import CharTokenizer, get_batch, load_corpus
 from utils.gpt import GPT, GPTConfig
@@ -73,6 +73,7 @@ class TrainConfig:
     eval_batch_size: int = 64
     seed: int = 1337             # model initialisation and batch order
     threads: int = 0             # torch CPU threads; 0 leaves PyTorch's default
+    compile: bool = False        # torch.compile the model (utils.speed.compiled); its compile time counts
 
     def __post_init__(self):
         ints = ("batch_size", "max_steps", "eval_interval", "eval_iters", "eval_batch_size")
@@ -96,6 +97,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
         if not checks.is_number(self.grad_clip) or self.grad_clip < 0:
             raise ValueError(f"grad_clip must be a number >= 0 (0 = no clipping), got {self.grad_clip!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
         self.model_config(1)  # validates the model fields
 
     def model_config(self, vocab_size: int) -> GPTConfig:
@@ -256,8 +259,8 @@ def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=No
     """Train ``model`` on random windows of ``train_ids``; returns the run's ``history``.
 
     Each step: a batch from ``generator`` (seeded with ``cfg.seed`` if None), the
-    learning rate of :func:`lr_at`, forward, backward, global-norm clipping to
-    ``cfg.grad_clip``, an AdamW step.  Every ``cfg.eval_interval`` steps and at
+    learning rate of :func:`lr_at`, forward (through ``torch.compile`` if
+    ``cfg.compile``), backward, global-norm clipping to ``cfg.grad_clip``, an AdamW step.  Every ``cfg.eval_interval`` steps and at
     the end, :func:`estimate_loss` on train and (if given) validation data is
     recorded and ``callback(history, model)`` is called (draw a plot, print a
     sample); also after the last step of the schedule (``cfg.max_steps``).  ``steps`` limits how many steps this call runs (default: up to
@@ -296,6 +299,7 @@ def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=No
     optimizer = optimizer or make_optimizer(model, cfg)
     generator = generator or torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
+    forward = speed.compiled(model) if cfg.compile else model     # compiles at its first call, timed
     ckpt_every = checkpoint_interval or cfg.eval_interval
 
     def record_eval(step):
@@ -314,7 +318,7 @@ def train(model: GPT, cfg: TrainConfig, train_ids, val_ids=None, *, optimizer=No
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, generator=generator, device=device)
-        _, loss = model(x, y)
+        _, loss = forward(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:         # returns the norm before clipping
