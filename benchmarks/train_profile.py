@@ -9,10 +9,12 @@ operator (its time minus that of the operators it calls, so nothing is counted t
 - matrix products: ``aten::mm``, ``addmm``, ``bmm`` (the linear layers, forward and backward);
 - attention: the fused ``scaled_dot_product_attention`` kernels, forward and backward;
 - LayerNorm, GELU and other element-wise work: every other operator of the forward and backward
-  passes (normalisation, activation, residual additions, copies, the loss);
+  passes (normalisation, the tanh GELU, residual additions, copies and views, the embedding's
+  gradient, the loss);
 - optimizer and clipping: the operators inside ``AdamW.step`` and the gradient-norm clipping;
 - Python and framework overhead: the rest of the step's wall time (the Python of the model's
-  ``forward``, the autograd engine, dispatch between operators, fetching the batch).
+  ``forward``, the autograd engine, dispatch between operators, fetching the batch, and the
+  profiler's own cost: the script also times the same steps without it).
 
 Self times are measured on the thread that dispatches the operators; the work of PyTorch's
 intra-op threads happens inside them, so the five rows add up to the step's wall time.
@@ -42,7 +44,7 @@ MATMUL = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
 
 def category(name: str, phase: str) -> str | None:
     """The row an operator's self time goes to (None: not an operator, counted as overhead)."""
-    if not name.startswith("aten::"):
+    if not name.startswith("aten::") or phase == "batch":
         return None
     if phase == "update":
         return "optimizer and clipping"
@@ -61,7 +63,8 @@ def profile_steps(cfg, train_ids, vocab_size, steps=30):
     gen = torch.Generator().manual_seed(0)
 
     def step():
-        x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, generator=gen)
+        with record_function("## batch"):
+            x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, generator=gen)
         with record_function("## passes"):
             _, loss = model(x, y)
             opt.zero_grad(set_to_none=True)

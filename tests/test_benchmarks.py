@@ -36,6 +36,7 @@ def test_profile_rows_by_operator_and_phase(profile_script):
         == "LayerNorm, GELU, other element-wise"
     assert c("aten::mul_", "update") == c("aten::mm", "update") == "optimizer and clipping"
     assert c("autograd::engine::evaluate_function: MmBackward0", "passes") is None     # not an operator
+    assert c("aten::randint", "batch") is None                                          # fetching the batch
 
 
 def test_profile_counts_self_time_once(profile_script):
