@@ -5,8 +5,8 @@
     python benchmarks/train_speed.py --threads 1 --points 30 60 90 120
 
 1. **The machine's roof**: the FLOP/s of a 1024 x 1024 matrix product on the same threads, in
-   the same run (float32, and bfloat16 where the CPU has it natively), so that a utilisation
-   holds on any machine.
+   the same run (float32, and bfloat16 where oneDNN supports it): a measured roof, not the
+   chip's peak.
 2. **One shape, interleaved** (``shape``): the 4-layer, 4-head, 128-wide GPT, block 64, batch 12
    (the shape of the well-known single-file GPT's CPU example), trained eager (the book's loop:
    foreach AdamW), eager with the fused AdamW, compiled with ``torch.compile`` (inductor), and

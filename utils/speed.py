@@ -4,10 +4,10 @@
   backward), the count of chapter 5's exercise on the compute of one token:
   ``6 * (12 * L * C**2 + V * C) + 12 * L * T * C``, i.e. 6 FLOPs per weight of the blocks' four
   matrices and of the output layer, plus attention's two products over the full ``T x T`` matrix;
-* :func:`matmul_flops_per_s` -- the machine's own roof: the FLOP/s of a large matrix product on
-  the threads PyTorch uses now, so that a utilisation (achieved / roof) holds on any machine;
-* :func:`bf16_matmul_supported` -- whether this CPU multiplies bfloat16 matrices natively
-  (AVX-512 BF16 or AMX), the condition for trying bf16 autocast on a CPU;
+* :func:`matmul_flops_per_s` -- a roof measured on the machine: the FLOP/s of a large matrix
+  product on the threads PyTorch uses now (not the chip's peak), to divide achieved FLOP/s by;
+* :func:`bf16_matmul_supported` -- whether oneDNN reports bfloat16 support on this CPU, the
+  condition for trying bf16 autocast on a CPU;
 * :func:`compiled` -- the model through ``torch.compile`` (inductor), or, where compiling is not
   possible (no C compiler, an unsupported platform), the eager model with one clear message.
 """
@@ -59,7 +59,7 @@ def matmul_flops_per_s(n: int = 1024, dtype=torch.float32, seconds: float = 0.5)
 
 
 def bf16_matmul_supported() -> bool:
-    """True where oneDNN reports native bfloat16 on this CPU (AVX-512 BF16 or AMX)."""
+    """True where oneDNN reports bfloat16 support on this CPU (``torch.ops.mkldnn._is_mkldnn_bf16_supported``)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
