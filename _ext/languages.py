@@ -1,0 +1,41 @@
+"""The book in two languages: the English pages at ``_build/html/`` and the Chinese at ``_build/html/zh/``.
+
+Every page gets a link to the same page in the other edition (``utils.i18n`` builds the Chinese one
+with ``language = zh_CN`` and the translated title). In the Chinese build the Colab button opens the
+Chinese notebook ``zh/<page>.ipynb``.
+"""
+from __future__ import annotations
+
+EDITION_FOLDER = "zh"        # the Chinese edition's folder, inside the English one's
+
+
+def chinese(config) -> bool:
+    return (config.language or "en").startswith("zh")
+
+
+def on_config_inited(app, config) -> None:
+    if chinese(config):
+        config.html_theme_options = {**config.html_theme_options, "path_to_docs": EDITION_FOLDER}
+
+
+def other_edition(pagename: str, in_chinese: bool) -> str:
+    """The relative URL of ``pagename`` in the other edition."""
+    up = "../" * pagename.count("/")
+    return (f"../{up}{pagename}.html" if in_chinese
+            else f"{up}{EDITION_FOLDER}/{pagename}.html")
+
+
+def add_language_link(app, pagename, templatename, context, doctree) -> None:
+    if "body" not in context:
+        return
+    in_chinese = chinese(app.config)
+    href = other_edition(pagename, in_chinese)
+    label, lang = ("English", "en") if in_chinese else ("中文版", "zh-CN")
+    context["body"] = (f'<p class="language-switch"><a class="reference external" href="{href}" '
+                       f'hreflang="{lang}" lang="{lang}">{label}</a></p>\n' + context["body"])
+
+
+def setup(app):
+    app.connect("config-inited", on_config_inited)
+    app.connect("html-page-context", add_language_link)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

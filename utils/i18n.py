@@ -1,0 +1,250 @@
+"""The Chinese edition (中文版): one English source, Sphinx's gettext catalogues for the translation.
+
+The English notebooks and Markdown pages are the only source of the text. Sphinx's ``gettext``
+builder cuts every page into messages (a paragraph, a heading, a list item, a table cell, a
+caption); ``sphinx-intl`` keeps one catalogue per page in ``locale/zh_CN/LC_MESSAGES/`` (an
+English paragraph that changes comes back *fuzzy*, a new one untranslated). Three commands:
+
+``python -m utils.i18n update``
+    re-extract the messages and update the catalogues (what ``make translations`` runs first);
+``python -m utils.i18n notebooks``
+    write the Chinese notebooks ``zh/chapters/*.ipynb``: the English notebooks with every
+    Markdown message replaced by its translation, code and stored outputs unchanged;
+``python -m utils.i18n build [OUTPUT]``
+    build the Chinese web book into ``_build/html/zh/`` (``make book`` runs it after the English).
+
+A message with nothing to translate (a formula, a number, a link, text already in Chinese) is
+filled with itself by ``update``, so that a translator sees only prose.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from utils.notebooks import ROOT
+
+LANGUAGE = "zh_CN"
+LOCALE = ROOT / "locale"
+CATALOGUES = LOCALE / LANGUAGE / "LC_MESSAGES"
+POT_DIR = ROOT / "_build" / "gettext"     # inside the book, so that source locations are stable
+ZH_ROOT = ROOT / "zh"                     # the generated Chinese notebooks, zh/chapters/*.ipynb
+
+# What is not prose: inline code, maths, roles such as {cite}`key`, link targets, HTML tags.
+_NOT_PROSE = re.compile(r"`[^`]*`|\$\$?[^$]*\$\$?|\{[a-z:-]+\}|\]\([^)]*\)|<[^>]+>|&[a-z]+;")
+
+
+def prose(text: str) -> str:
+    """``text`` without code, maths, roles, link targets and HTML: what a translator translates."""
+    return _NOT_PROSE.sub(" ", text)
+
+
+def needs_translation(msgid: str) -> bool:
+    """True if the message holds a Latin word of two or more letters outside code and maths.
+
+    A display formula (Sphinx's message for it starts with a line break) is never translated.
+    """
+    if msgid.startswith("\n"):
+        return False
+    return re.search(r"[A-Za-z]{2,}", prose(msgid)) is not None
+
+
+def extract(pot_dir: Path = POT_DIR) -> Path:
+    """Run Sphinx's gettext builder over the book; return the folder of ``.pot`` templates."""
+    jb = Path(sys.executable).parent / "jupyter-book"
+    build = pot_dir.parent.parent        # jupyter-book writes to <path-output>/_build/gettext
+    if pot_dir != build / "_build" / "gettext":
+        raise ValueError(f"pot_dir must end in _build/gettext, got {pot_dir}")
+    result = subprocess.run([str(jb), "build", str(ROOT), "--builder", "custom", "--custom-builder",
+                             "gettext", "--path-output", str(build), "--warningiserror", "--keep-going"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError("the gettext build failed:\n" + result.stdout[-3000:] + result.stderr[-3000:])
+    return pot_dir
+
+
+def book_title() -> str:
+    """The English title, from ``_config.yml``."""
+    return re.search(r"^title:\s*\"?(.*?)\"?\s*$", (ROOT / "_config.yml").read_text(), re.M).group(1)
+
+
+def read_catalogue(path: Path):
+    """The catalogue at ``path`` (a ``babel.messages.catalog.Catalog``)."""
+    from babel.messages.pofile import read_po
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no catalogue {path}: run `python -m utils.i18n update`")
+    with open(path, "rb") as f:
+        return read_po(f, locale=LANGUAGE)
+
+
+def write_catalogue(catalog, path: Path) -> None:
+    from babel.messages.pofile import write_po
+
+    with open(path, "wb") as f:
+        write_po(f, catalog, width=76, ignore_obsolete=True)
+
+
+def catalogue_paths() -> list[Path]:
+    return sorted(CATALOGUES.rglob("*.po"))
+
+
+def page_of(po: Path) -> str:
+    """The page a catalogue belongs to: ``chapters/01_background`` for ``chapters/01_background.po``."""
+    return po.relative_to(CATALOGUES).with_suffix("").as_posix()
+
+
+def fill_untranslatable(catalog) -> int:
+    """Give every message with nothing to translate itself as translation; return how many."""
+    filled = 0
+    for message in catalog:
+        if message.id and (message.fuzzy or not message.string) and not needs_translation(message.id):
+            message.string = message.id
+            message.flags.discard("fuzzy")
+            filled += 1
+    return filled
+
+
+def update() -> None:
+    """Re-extract the messages and update every page's catalogue (new, changed, removed)."""
+    from sphinx_intl.basic import update as intl_update
+
+    intl_update(str(LOCALE), str(extract()), (LANGUAGE,), line_width=76, ignore_obsolete=True)
+    for po in catalogue_paths():
+        catalog = read_catalogue(po)
+        fill_untranslatable(catalog)
+        catalog.project, catalog.fuzzy = book_title(), False
+        catalog.last_translator = catalog.language_team = "The LLM book team"
+        write_catalogue(catalog, po)
+
+
+_GAP = r"(?:[ \t]*\n[ \t>]*|[ \t]+)"    # a space of the message: a space, or a line break and indent
+_BLOCK_START = re.compile(r"[ \t>]*(?:#{1,6} +|[-*+] +|\d+[.)] +|: +|:[a-z-]+: +|[:`]{3,}\{[^}]*\} *)?")
+_BLOCK_END = re.compile(r"[ \t]*(?:\{#[^}]*\})?[ \t]*")
+
+
+def _pattern(msgid: str) -> re.Pattern:
+    """``msgid`` as it stands in the source: Sphinx joined a paragraph's lines with spaces."""
+    return re.compile(_GAP.join(re.escape(part) for part in msgid.split()))
+
+
+def _whole_block(text: str, start: int, end: int) -> bool:
+    """True if ``text[start:end]`` is a whole block: a paragraph, heading, list item or table cell."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    before, after = text[line_start:start], text[end:line_end]
+    if before.rstrip(" ").endswith("|") and after.lstrip(" ").startswith("|"):
+        return True
+    return _BLOCK_START.fullmatch(before) is not None and _BLOCK_END.fullmatch(after) is not None
+
+
+def translate_markdown(source: str, translations: dict[str, str]) -> tuple[str, set[str]]:
+    """``source`` with every whole block that is a message replaced by its translation.
+
+    Returns the new text and the messages found. Longer messages go first; a match inside a block
+    already replaced, or one that is only part of a block, is left alone.
+    """
+    taken: list[tuple[int, int, str]] = []
+    found = set()
+    for msgid in sorted(translations, key=len, reverse=True):
+        for match in _pattern(msgid).finditer(source):
+            if any(a < match.end() and match.start() < b for a, b, _ in taken):
+                continue
+            if _whole_block(source, match.start(), match.end()):
+                taken.append((match.start(), match.end(), translations[msgid]))
+                found.add(msgid)
+    for start, end, msgstr in sorted(taken, reverse=True):
+        source = source[:start] + msgstr + source[end:]
+    return source, found
+
+
+def notebook_translations(catalog, notebook_name: str) -> dict[str, str]:
+    """The messages of ``notebook_name`` whose translation differs from the English."""
+    return {m.id: m.string for m in catalog
+            if m.id and m.string and m.string != m.id
+            and any(Path(path).name == notebook_name for path, _ in m.locations)}
+
+
+def chinese_notebook(notebook: Path) -> dict:
+    """The Chinese notebook of the English ``notebook``: its Markdown translated, all else the same.
+
+    Raises ``ValueError`` naming the message if a translated message is not found in any cell.
+    """
+    page = notebook.relative_to(ROOT).with_suffix("")
+    catalog = read_catalogue(CATALOGUES / page.with_suffix(".po"))
+    translations = notebook_translations(catalog, notebook.name)
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text, in_cell = translate_markdown("".join(cell["source"]), translations)
+            cell["source"] = text.splitlines(keepends=True)
+            found |= in_cell
+    missing = [msgid for msgid in translations if msgid not in found]
+    if missing:
+        raise ValueError(f"{page}: {len(missing)} translated messages not found in the notebook's "
+                         f"Markdown, first {missing[0][:80]!r}")
+    return nb
+
+
+def notebook_text(nb: dict) -> str:
+    """A notebook as the book stores it (one-space indent, UTF-8 as is, final newline)."""
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_notebooks() -> list[Path]:
+    """Write ``zh/chapters/<name>.ipynb`` for every chapter notebook; return their paths."""
+    written = []
+    for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
+        target = ZH_ROOT / "chapters" / notebook.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(notebook_text(chinese_notebook(notebook)), encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def build(html: Path = ROOT / "_build" / "html") -> Path:
+    """Build the Chinese web book and copy it to ``html/zh`` (warnings are errors, as for the English).
+
+    Sphinx works in ``html/../zh/`` (its doctrees and myst-nb's ``jupyter_execute`` stay out of the
+    English pages); the pages' links are relative, so the copy works anywhere.
+    """
+    import shutil
+
+    from jupyter_book.sphinx import build_sphinx
+
+    work = html.parent / "zh"
+    title = book_title()
+    translated = read_catalogue(CATALOGUES / "intro.po").get(title)
+    result = build_sphinx(ROOT, work / "html", noconfig=True, path_config=str(ROOT / "_config.yml"),
+                          confoverrides={"language": LANGUAGE, "latex_individualpages": False,
+                                         "html_title": translated.string if translated else title,
+                                         "external_toc_path": (ROOT / "_toc.yml").as_posix()},
+                          doctreedir=work / ".doctrees", builder="html", warningiserror=True,
+                          keep_going=True)
+    if result != 0:
+        raise RuntimeError(f"the Chinese book does not build with warnings as errors (status {result})")
+    for notebook in sorted((ZH_ROOT / "chapters").glob("*.ipynb")):   # "download .ipynb": the Chinese one
+        source = work / "html" / "_sources" / "chapters" / notebook.name
+        if source.is_file():
+            source.write_bytes(notebook.read_bytes())
+    shutil.copytree(work / "html", html / "zh", dirs_exist_ok=True)
+    return html / "zh"
+
+
+def main(argv: list[str]) -> None:
+    commands = {"update": update, "notebooks": write_notebooks, "build": build}
+    if len(argv) < 1 or argv[0] not in commands:
+        raise SystemExit(f"usage: python -m utils.i18n {{{'|'.join(commands)}}} [html folder for build]")
+    if argv[0] == "build" and len(argv) > 1:
+        print(build(Path(argv[1])))
+    else:
+        result = commands[argv[0]]()
+        print(result if result is not None else "catalogues updated in " + str(CATALOGUES))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
