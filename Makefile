@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install book test execute lab bench assignments browser clean
+.PHONY: install book test execute translations lab bench assignments browser clean
 
 # Create .venv and install the pinned requirements and the book's `utils` package (editable).
 $(STAMP): requirements.txt pyproject.toml
@@ -17,9 +17,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# Build the HTML book into _build/html; any Sphinx warning is an error.
+# Build the HTML book into _build/html and its Chinese edition into _build/html/zh; any Sphinx warning is an error.
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(PY) -m utils.i18n build
 
 # Every test: helpers, formula checks, notebooks through nbval, the book build.
 test: $(STAMP) browser
@@ -32,6 +33,14 @@ browser:
 # Re-run every chapter notebook in place (set-up cell rewritten from _config.yml) and store the outputs.
 execute: $(STAMP)
 	$(PY) -m utils.notebooks execute chapters/*.ipynb
+	$(PY) -m utils.i18n notebooks
+
+# The Chinese edition after the English text changed: re-extract the messages into the catalogues
+# locale/zh_CN/LC_MESSAGES/*.po (a changed paragraph comes back fuzzy, a new one empty: translate
+# them there), then regenerate the Chinese notebooks zh/chapters/*.ipynb from the catalogues.
+translations: $(STAMP)
+	$(PY) -m utils.i18n update
+	$(PY) -m utils.i18n notebooks
 
 # Open the chapters in JupyterLab (installed on first use).
 lab: $(STAMP)

@@ -168,15 +168,12 @@ def notebook_translations(catalog, notebook_name: str) -> dict[str, str]:
             and any(Path(path).name == notebook_name for path, _ in m.locations)}
 
 
-def chinese_notebook(notebook: Path) -> dict:
-    """The Chinese notebook of the English ``notebook``: its Markdown translated, all else the same.
+def translate_notebook(nb: dict, translations: dict[str, str], where: str) -> dict:
+    """A copy of ``nb`` with its Markdown cells translated; code cells and outputs are untouched.
 
-    Raises ``ValueError`` naming the message if a translated message is not found in any cell.
+    Raises ``ValueError`` naming ``where`` and the message if a message is found in no cell.
     """
-    page = notebook.relative_to(ROOT).with_suffix("")
-    catalog = read_catalogue(CATALOGUES / page.with_suffix(".po"))
-    translations = notebook_translations(catalog, notebook.name)
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    nb = json.loads(json.dumps(nb))
     found: set[str] = set()
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
@@ -185,9 +182,17 @@ def chinese_notebook(notebook: Path) -> dict:
             found |= in_cell
     missing = [msgid for msgid in translations if msgid not in found]
     if missing:
-        raise ValueError(f"{page}: {len(missing)} translated messages not found in the notebook's "
-                         f"Markdown, first {missing[0][:80]!r}")
+        raise ValueError(f"{where}: {len(missing)} translated messages are not whole blocks of the "
+                         f"notebook's Markdown, first {missing[0][:80]!r}")
     return nb
+
+
+def chinese_notebook(notebook: Path) -> dict:
+    """The Chinese notebook of the English ``notebook`` (a path under the book), from its catalogue."""
+    page = notebook.relative_to(ROOT).with_suffix("")
+    catalog = read_catalogue(CATALOGUES / page.with_suffix(".po"))
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    return translate_notebook(nb, notebook_translations(catalog, notebook.name), str(page))
 
 
 def notebook_text(nb: dict) -> str:
