@@ -68,6 +68,14 @@ PAGE_FACTS_JS = """() => {
       const main = (document.querySelector('main') || document.body).cloneNode(true);
       main.querySelectorAll('code, pre, .cell, script, style').forEach(e => e.remove());
       return main.textContent; })(),
+    proseBlocks: (() => {                             // innermost paragraphs, items, cells, headings
+      const main = (document.querySelector('main') || document.body).cloneNode(true);
+      main.querySelectorAll('code, pre, .cell, script, style, mjx-container, .math, .citation, .language-switch'
+                            ).forEach(e => e.remove());
+      return Array.from(main.querySelectorAll('p, li, td, th, h1, h2, h3, h4, h5, h6, dt, dd, figcaption'))
+          .filter(b => !b.querySelector('p, li, td, th, dd'))
+          .map(b => b.textContent.replace(/[#¶]/g, '').trim()).filter(t => t); })(),
+    languageLinks: Array.from(document.querySelectorAll('.language-switch a')).map(a => a.href),
     mathjaxScripts: Array.from(document.scripts).filter(s => /mathjax/i.test(s.src)).map(s => s.src),
     typeset: document.querySelectorAll('mjx-container').length,
     visibleText: (() => {                             // what the reader sees, less code and typeset math
@@ -488,6 +496,40 @@ def test_every_formula_is_typeset_offline(browse, built_book):
     assert not problems, "\n".join(problems)
 
 
+# ---------------------------------------------------------------- the Chinese edition
+
+
+def test_every_page_has_its_chinese_page_and_each_links_to_the_other(browse):
+    """``zh/<page>`` exists for every English page, and each page of the book links to its other edition."""
+    base, visits = browse
+    english = [p for p in visits if not p.startswith("zh/")]
+    problems = [f"{p}: no zh/{p}" for p in english if f"zh/{p}" not in visits]
+    for page in toc_order():                     # the book's pages (not Sphinx's index and search pages)
+        for path, other in ((page, f"zh/{page}"), (f"zh/{page}", page)):
+            if visits[path].facts.get("languageLinks") != [base + other]:
+                problems.append(f"{path}: language links {visits[path].facts.get('languageLinks')}, "
+                                f"expected {base + other}")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_paragraph_of_a_chinese_page_is_still_in_english(browse):
+    """Outside code, outputs, formulas and the bibliography, every block of a Chinese page is Chinese."""
+    from utils.i18n import english_prose
+
+    chinese = {p: v for p, v in browse[1].items() if p.startswith("zh/")}
+    problems = [f"{path}: {block[:100]!r}" for path, v in chinese.items()
+                for block in v.facts["proseBlocks"] if english_prose(block)]
+    assert chinese and not problems, f"{len(problems)} blocks in English:\n" + "\n".join(problems[:40])
+
+
+def test_the_check_for_english_blocks_sees_them():
+    from utils.i18n import english_prose
+
+    assert english_prose("A language model assigns a probability to every continuation.")
+    assert not english_prose("语言模型为每一种可能的续写赋予一个概率（language model assigns）。")
+    assert not english_prose("backpropagation through time (BPTT)")      # a term in a glossary table
+
+
 # ---------------------------------------------------------------- chapter pages
 
 
@@ -515,11 +557,20 @@ def test_each_chapter_shows_its_title_and_a_figure(browse):
     assert not problems, "\n".join(problems)
 
 
-def test_each_chapter_has_a_colab_button_for_its_notebook(browse):
+def colab_url(notebook: str) -> str:
+    """Where Colab opens ``notebook`` (a path in the repository) from GitHub."""
     repo = urlsplit(repository_url()).path.strip("/")
     branch = re.search(r"^\s+branch:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
-    for path, v in _chapters(browse[1]).items():
-        notebook = path.removesuffix(".html") + ".ipynb"
-        expected = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{notebook}"
-        assert expected in v.facts["colab"], f"{path}: Colab links {v.facts['colab']}"
-        assert (ROOT / f"{path.removesuffix('.html')}.ipynb").is_file()
+    return f"https://colab.research.google.com/github/{repo}/blob/{branch}/{notebook}"
+
+
+@pytest.mark.parametrize("edition", ["", "zh/"])
+def test_each_chapter_has_a_colab_button_for_its_notebook(browse, edition):
+    """The English page opens chapters/<name>.ipynb, the Chinese page zh/chapters/<name>.ipynb."""
+    chapters = {p.removeprefix(edition): v for p, v in browse[1].items()
+                if p.startswith(edition) and p.removeprefix(edition) in _chapters(browse[1])}
+    assert len(chapters) == len(_chapters(browse[1]))
+    for path, v in chapters.items():
+        notebook = edition + path.removesuffix(".html") + ".ipynb"
+        assert colab_url(notebook) in v.facts["colab"], f"{edition}{path}: Colab links {v.facts['colab']}"
+        assert (ROOT / notebook).is_file()

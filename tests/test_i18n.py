@@ -18,8 +18,6 @@ from utils.glossary import chapter_terms
 from utils.notebooks import ROOT
 
 CHAPTERS = sorted(p.name for p in (ROOT / "chapters").glob("*.ipynb"))
-CJK = re.compile(r"[\u3400-\u9fff]")
-ENGLISH_WORDS = 6          # a block with this many English words and no Chinese is English prose
 
 
 def messages():
@@ -33,11 +31,6 @@ def messages():
 def where(page: str, message) -> str:
     path, line = message.locations[0] if message.locations else (page, None)
     return f"{page} ({Path(path).name}:{line}): {message.id[:90]!r}"
-
-
-def english_prose(text: str) -> bool:
-    """True for text with ``ENGLISH_WORDS`` English words or more and no Chinese character."""
-    return not CJK.search(text) and len(re.findall(r"[A-Za-z]{2,}", text)) >= ENGLISH_WORDS
 
 
 def test_every_page_of_the_book_has_a_catalogue():
@@ -207,7 +200,7 @@ def test_the_chinese_notebook_has_the_english_code_and_outputs_and_chinese_prose
             continue
         text = re.sub(r"```.*?```|\$\$.*?\$\$", " ", "".join(zh["source"]), flags=re.S)
         for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*+]|\d+\.|\|) )", text):
-            if english_prose(i18n.prose(block)) and not block.lstrip().startswith(("<!--", "(", ":")):
+            if i18n.english_prose(i18n.prose(block)) and not block.lstrip().startswith(("<!--", "(", ":")):
                 left.append(f"cell {index}: {block.strip()[:90]!r}")
     assert not left, "English prose in the Chinese notebook:\n" + "\n".join(left)
 
@@ -250,3 +243,15 @@ def test_only_prose_needs_a_translator():
     assert not i18n.needs_translation("$P(x_t \\mid x_{<t})$, `np.log`")
     assert not i18n.needs_translation("[5](05_training.ipynb#glossary)")
     assert not i18n.needs_translation("\nP(x) = \\prod_t \\text{softmax}(z)_t\n")      # a display formula
+
+
+def test_one_english_message_has_one_translation_on_every_page():
+    """A glossary meaning, a shared heading or the set-up cell's note reads the same on every page."""
+    seen: dict[str, tuple[str, str]] = {}
+    problems = []
+    for page, m in messages():
+        if m.string and m.string != m.id:
+            first = seen.setdefault(m.id, (page, m.string))
+            if first[1] != m.string:
+                problems.append(f"{where(page, m)}: {m.string[:40]!r} here, {first[1][:40]!r} in {first[0]}")
+    assert not problems, "\n".join(problems[:40])

@@ -51,6 +51,12 @@ def needs_translation(msgid: str) -> bool:
     return re.search(r"[A-Za-z]{2,}", prose(msgid)) is not None
 
 
+def english_prose(text: str, words: int = 6) -> bool:
+    """True for text with ``words`` English words or more and no Chinese character: left untranslated."""
+    return (re.search(r"[\u3400-\u9fff]", text) is None
+            and len(re.findall(r"[A-Za-z]{2,}", text)) >= words)
+
+
 def extract(pot_dir: Path = POT_DIR) -> Path:
     """Run Sphinx's gettext builder over the book; return the folder of ``.pot`` templates."""
     jb = Path(sys.executable).parent / "jupyter-book"
