@@ -2,9 +2,13 @@
 
 Every page gets a link to the same page in the other edition (``utils.i18n`` builds the Chinese one
 with ``language = zh_CN`` and the translated title). In the Chinese build the Colab button opens the
-Chinese notebook ``zh/<page>.ipynb``.
+Chinese notebook ``zh/<page>.ipynb``, and the captions of the table of contents ("Chapters", ...) are
+translated from the front page's catalogue: sphinx-external-toc adds the toctrees after Sphinx has
+applied the translations, so Sphinx alone would leave them in English.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 EDITION_FOLDER = "zh"        # the Chinese edition's folder, inside the English one's
 
@@ -16,6 +20,29 @@ def chinese(config) -> bool:
 def on_config_inited(app, config) -> None:
     if chinese(config):
         config.html_theme_options = {**config.html_theme_options, "path_to_docs": EDITION_FOLDER}
+
+
+def translations(app, docname: str) -> dict[str, str]:
+    """The translated, not fuzzy, messages of ``docname``'s catalogue."""
+    from babel.messages.pofile import read_po
+
+    for folder in app.config.locale_dirs:
+        po = Path(app.srcdir, folder, app.config.language, "LC_MESSAGES", f"{docname}.po")
+        if po.is_file():
+            with open(po, "rb") as f:
+                return {m.id: m.string for m in read_po(f) if m.id and m.string and not m.fuzzy}
+    return {}
+
+
+def translate_toctree_captions(app, doctree) -> None:
+    from sphinx import addnodes
+
+    if not chinese(app.config):
+        return
+    captions = [node for node in doctree.findall(addnodes.toctree) if node.get("caption")]
+    messages = translations(app, app.env.docname) if captions else {}
+    for node in captions:
+        node["caption"] = messages.get(node["caption"], node["caption"])
 
 
 def other_edition(pagename: str, in_chinese: bool) -> str:
@@ -37,5 +64,6 @@ def add_language_link(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.connect("config-inited", on_config_inited)
+    app.connect("doctree-read", translate_toctree_captions, priority=400)   # before the toctree collector
     app.connect("html-page-context", add_language_link)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -75,6 +75,8 @@ PAGE_FACTS_JS = """() => {
       return Array.from(main.querySelectorAll('p, li, td, th, h1, h2, h3, h4, h5, h6, dt, dd, figcaption'))
           .filter(b => !b.querySelector('p, li, td, th, dd'))
           .map(b => b.textContent.replace(/[#¶]/g, '').trim()).filter(t => t); })(),
+    navBlocks: Array.from(document.querySelectorAll('.bd-sidebar-primary p.caption, .bd-sidebar-primary li > a'))
+        .map(e => e.textContent.trim()).filter(t => t),
     languageLinks: Array.from(document.querySelectorAll('.language-switch a')).map(a => a.href),
     mathjaxScripts: Array.from(document.scripts).filter(s => /mathjax/i.test(s.src)).map(s => s.src),
     typeset: document.querySelectorAll('mjx-container').length,
@@ -513,12 +515,17 @@ def test_every_page_has_its_chinese_page_and_each_links_to_the_other(browse):
 
 
 def test_no_paragraph_of_a_chinese_page_is_still_in_english(browse):
-    """Outside code, outputs, formulas and the bibliography, every block of a Chinese page is Chinese."""
+    """Outside code, outputs, formulas and the bibliography, every block of a Chinese page is Chinese,
+    and so is the table of contents beside it (its captions and page titles)."""
+    from utils.glossary import chapter_terms
     from utils.i18n import english_prose
 
+    terms = {t.english for page in (ROOT / "chapters").glob("*.ipynb") for t in chapter_terms(page)}
     chinese = {p: v for p, v in browse[1].items() if p.startswith("zh/")}
-    problems = [f"{path}: {block[:100]!r}" for path, v in chinese.items()
-                for block in v.facts["proseBlocks"] if english_prose(block)]
+    problems = [f"{path}: {block[:100]!r}" for path, v in chinese.items()     # (a glossary's English
+                for block in v.facts["proseBlocks"] if english_prose(block) and block not in terms]  # column)
+    problems += [f"{path}: contents {entry!r}" for path, v in chinese.items() for entry in v.facts["navBlocks"]
+                 if not re.search(r"[\u3400-\u9fff]", entry)]
     assert chinese and not problems, f"{len(problems)} blocks in English:\n" + "\n".join(problems[:40])
 
 

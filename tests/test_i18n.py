@@ -255,3 +255,32 @@ def test_one_english_message_has_one_translation_on_every_page():
             if first[1] != m.string:
                 problems.append(f"{where(page, m)}: {m.string[:40]!r} here, {first[1][:40]!r} in {first[0]}")
     assert not problems, "\n".join(problems[:40])
+
+
+def test_every_translation_reads_back_as_one_paragraph():
+    """Sphinx parses a translation again as MyST and drops it, silently, unless it is the same kind of
+    node: a heading "5. Translation" translated as "5. 翻译" would be read as a list (write "5\\. 翻译")."""
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    extensions = set(re.findall(r"^\s+-\s+(\w+)\s*$", (ROOT / "_config.yml").read_text(), re.M))
+    md = create_md_parser(MdParserConfig(enable_extensions=extensions & {
+        "amsmath", "dollarmath", "colon_fence", "deflist"}), RendererHTML)
+    assert md.parse("5. 翻译")[0].type == "ordered_list_open" and md.parse("5\\. 翻译")[0].type == "paragraph_open"
+    problems = []
+    for page, m in messages():
+        if m.string and m.string != m.id:
+            blocks = [t.type for t in md.parse(m.string) if t.level == 0]
+            if blocks != ["paragraph_open", "paragraph_close"]:
+                problems.append(f"{where(page, m)}: read back as {blocks[:3]}")
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_bad_input_gets_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no catalogue .*utils.i18n update"):
+        i18n.read_catalogue(tmp_path / "missing.po")
+    with pytest.raises(ValueError, match="pot_dir must end in _build/gettext"):
+        i18n.extract(tmp_path / "pots")
+    with pytest.raises(SystemExit, match="usage: python -m utils.i18n {update|notebooks|build}"):
+        i18n.main(["translate"])

@@ -87,6 +87,7 @@ def read_catalogue(path: Path):
 
 
 def write_catalogue(catalog, path: Path) -> None:
+    """Write ``catalog`` to ``path`` as sphinx-intl does (76 columns), without obsolete messages."""
     from babel.messages.pofile import write_po
 
     with open(path, "wb") as f:
@@ -94,6 +95,7 @@ def write_catalogue(catalog, path: Path) -> None:
 
 
 def catalogue_paths() -> list[Path]:
+    """Every page's catalogue, ``locale/zh_CN/LC_MESSAGES/**/*.po``."""
     return sorted(CATALOGUES.rglob("*.po"))
 
 
