@@ -4,11 +4,15 @@ Every page gets a link to the same page in the other edition (``utils.i18n`` bui
 with ``language = zh_CN`` and the translated title). In the Chinese build the Colab button opens the
 Chinese notebook ``zh/<page>.ipynb``, and the captions of the table of contents ("Chapters", ...) are
 translated from the front page's catalogue: sphinx-external-toc adds the toctrees after Sphinx has
-applied the translations, so Sphinx alone would leave them in English.
+applied the translations, so Sphinx alone would leave them in English. The titles of the exercises
+are made translatable in both builds (sphinx-exercise gives them no source, so Sphinx would neither
+extract nor translate them).
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+from sphinx.transforms import SphinxTransform
 
 EDITION_FOLDER = "zh"        # the Chinese edition's folder, inside the English one's
 
@@ -45,6 +49,39 @@ def translate_toctree_captions(app, doctree) -> None:
         node["caption"] = messages.get(node["caption"], node["caption"])
 
 
+class TranslatableExerciseTitles(SphinxTransform):
+    """Give each exercise's title the source, line and raw text that Sphinx's translation looks for,
+    and keep them on the exercise: sphinx-exercise folds the title into its heading before the
+    gettext builder extracts the messages (``extract_exercise_titles`` adds them to the catalogue)."""
+    default_priority = 15                     # before Sphinx's Locale transform (20)
+
+    def apply(self, **kwargs) -> None:
+        from sphinx_exercise.nodes import exercise_subtitle
+
+        for node in self.document.findall(exercise_subtitle):
+            if not node.source:
+                exercise = node.parent.parent
+                node.source = self.document["source"]
+                node.line = exercise.line
+                node.rawsource = node.astext()
+                exercise["title_message"] = [node.rawsource, node.source, node.line]
+
+
+def extract_exercise_titles(app, doctree, docname: str) -> None:
+    """In the gettext build, add each exercise's (English) title to its page's catalogue."""
+    from types import SimpleNamespace
+
+    from docutils import nodes
+    from sphinx.util.i18n import docname_to_domain
+
+    if app.builder.name != "gettext":
+        return
+    catalog = app.builder.catalogs[docname_to_domain(docname, app.config.gettext_compact)]
+    for node in doctree.findall(lambda n: isinstance(n, nodes.Element) and "title_message" in n):
+        message, source, line = node["title_message"]
+        catalog.add(message, SimpleNamespace(source=source, line=line, uid=""))
+
+
 def other_edition(pagename: str, in_chinese: bool) -> str:
     """The relative URL of ``pagename`` in the other edition."""
     up = "../" * pagename.count("/")
@@ -64,6 +101,8 @@ def add_language_link(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.connect("config-inited", on_config_inited)
+    app.add_transform(TranslatableExerciseTitles)
+    app.connect("doctree-resolved", extract_exercise_titles)
     app.connect("doctree-read", translate_toctree_captions, priority=400)   # before the toctree collector
     app.connect("html-page-context", add_language_link)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -58,13 +58,13 @@ def english_prose(text: str, words: int = 6) -> bool:
 
 
 def extract(pot_dir: Path = POT_DIR) -> Path:
-    """Run Sphinx's gettext builder over the book; return the folder of ``.pot`` templates."""
+    """Run Sphinx's gettext builder over the book, every page read afresh; return the ``.pot`` folder."""
     jb = Path(sys.executable).parent / "jupyter-book"
     build = pot_dir.parent.parent        # jupyter-book writes to <path-output>/_build/gettext
     if pot_dir != build / "_build" / "gettext":
         raise ValueError(f"pot_dir must end in _build/gettext, got {pot_dir}")
     result = subprocess.run([str(jb), "build", str(ROOT), "--builder", "custom", "--custom-builder",
-                             "gettext", "--path-output", str(build), "--warningiserror", "--keep-going"],
+                             "gettext", "--path-output", str(build), "--all", "--warningiserror", "--keep-going"],
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError("the gettext build failed:\n" + result.stdout[-3000:] + result.stderr[-3000:])
