@@ -521,9 +521,9 @@ def test_no_paragraph_of_a_chinese_page_is_still_in_english(browse):
     from utils.i18n import english_prose
 
     terms = {t.english for page in (ROOT / "chapters").glob("*.ipynb") for t in chapter_terms(page)}
-    chinese = {p: v for p, v in browse[1].items() if p.startswith("zh/")}
-    problems = [f"{path}: {block[:100]!r}" for path, v in chinese.items()     # (a glossary's English
-                for block in v.facts["proseBlocks"] if english_prose(block) and block not in terms]  # column)
+    chinese = {p: v for p, v in browse[1].items() if p.startswith("zh/")}   # (glossary terms stay English)
+    problems = [f"{path}: {block[:100]!r}" for path, v in chinese.items()
+                for block in v.facts["proseBlocks"] if english_prose(block, words=4) and block not in terms]
     problems += [f"{path}: contents {entry!r}" for path, v in chinese.items() for entry in v.facts["navBlocks"]
                  if not re.search(r"[\u3400-\u9fff]", entry)]
     assert chinese and not problems, f"{len(problems)} blocks in English:\n" + "\n".join(problems[:40])
