@@ -108,17 +108,24 @@ def _sentence_before(cell) -> str:
     return ""
 
 
-def add_alt_text(cell) -> None:
-    """Give each image output of the cell an alt text that says what the figure shows."""
+ALT_WORDS = {"en": ("Figure: ", "Figure drawn by the code cell above"),
+             "zh": ("图：", "由上方代码单元格绘制的图")}
+
+
+def add_alt_text(cell, language: str = "en") -> None:
+    """Give each image output of the cell an alt text that says what the figure shows.
+
+    The plot titles stay as the code writes them; the words around them follow ``language``."""
+    prefix, fallback = ALT_WORDS["zh" if language.startswith("zh") else "en"]
     images = [img for img in cell.findall(nodes.image) if not img.get("alt")]
     if not images:
         return
     block = _source_block(cell)
     titles = figure_titles(block.astext()) if block is not None else []
     if titles:
-        alt = "Figure: " + "; ".join(titles)
+        alt = prefix + "; ".join(titles)
     else:
-        alt = _sentence_before(cell) or "Figure drawn by the code cell above"
+        alt = _sentence_before(cell) or fallback
     for img in images:
         img["alt"] = alt
 
@@ -156,7 +163,7 @@ def on_doctree_read(app, doctree) -> None:
     render_widgets(app, doctree)
     for cell in _cells(doctree):
         hide_tester_markup(cell)
-        add_alt_text(cell)
+        add_alt_text(cell, app.config.language or "en")
 
 
 def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:

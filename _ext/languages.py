@@ -10,6 +10,7 @@ extract nor translate them).
 """
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from sphinx.transforms import SphinxTransform
@@ -22,8 +23,11 @@ def chinese(config) -> bool:
 
 
 def on_config_inited(app, config) -> None:
-    if chinese(config):
-        config.html_theme_options = {**config.html_theme_options, "path_to_docs": EDITION_FOLDER}
+    if chinese(config):                       # zh/<path_to_book>/<page>.ipynb, as utils.i18n writes it
+        docs = config.html_theme_options.get("path_to_docs", "").strip("/")
+        config.html_theme_options = {**config.html_theme_options,
+                                     "path_to_docs": posixpath.join(EDITION_FOLDER, docs) if docs
+                                     else EDITION_FOLDER}
 
 
 def translations(app, docname: str) -> dict[str, str]:
@@ -56,11 +60,13 @@ class TranslatableExerciseTitles(SphinxTransform):
     default_priority = 15                     # before Sphinx's Locale transform (20)
 
     def apply(self, **kwargs) -> None:
-        from sphinx_exercise.nodes import exercise_subtitle
+        from sphinx_exercise.nodes import exercise_enumerable_node, exercise_node, exercise_subtitle
 
         for node in self.document.findall(exercise_subtitle):
-            if not node.source:
-                exercise = node.parent.parent
+            exercise = node.parent
+            while exercise is not None and not isinstance(exercise, (exercise_node, exercise_enumerable_node)):
+                exercise = exercise.parent
+            if not node.source and exercise is not None:
                 node.source = self.document["source"]
                 node.line = exercise.line
                 node.rawsource = node.astext()

@@ -42,7 +42,8 @@ RAW_DIRECTIVE = re.compile(r"\{(?:solution-start|solution-end|exercise)\}|:label
 PAGE_FACTS_JS = """() => {
   const imgs = Array.from(document.images).map(i => ({
       src: i.currentSrc || i.src, alt: i.getAttribute('alt'), complete: i.complete,
-      width: i.naturalWidth, height: i.naturalHeight, inOutput: !!i.closest('.cell_output')}));
+      width: i.naturalWidth, height: i.naturalHeight, inOutput: !!i.closest('.cell_output'),
+      inArticle: !!i.closest('article')}));
   const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
   const math = Array.from(document.querySelectorAll('span.math, div.math')).map(m => {
       const copy = m.cloneNode(true);                 // without the equation number "(1)"
@@ -72,7 +73,7 @@ PAGE_FACTS_JS = """() => {
       const main = (document.querySelector('main') || document.body).cloneNode(true);
       main.querySelectorAll('code, pre, .cell, script, style, mjx-container, .math, .citation, .language-switch'
                             ).forEach(e => e.remove());
-      return Array.from(main.querySelectorAll('p, li, td, th, h1, h2, h3, h4, h5, h6, dt, dd, figcaption'))
+      return Array.from(main.querySelectorAll('p, li, td, th, h1, h2, h3, h4, h5, h6, dt, dd, figcaption, caption'))
           .filter(b => !b.querySelector('p, li, td, th, dd'))
           .map(b => b.textContent.replace(/[#¶]/g, '').trim()).filter(t => t); })(),
     navBlocks: Array.from(document.querySelectorAll('.bd-sidebar-primary p.caption, .bd-sidebar-primary li > a'))
@@ -141,10 +142,11 @@ def toc_order() -> list[str]:
     return [f"{root}.html"] + [f"{name}.html" for name in re.findall(r"^\s*-?\s*file:\s*(\S+)", toc, re.M)]
 
 
-def chapter_title(stem: str) -> str:
+def chapter_title(stem: str, edition: str = "") -> str:
+    """The chapter's title, from its notebook (``edition`` "zh/": the Chinese notebook)."""
     import nbformat
 
-    nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / edition / "chapters" / f"{stem}.ipynb", as_version=4)
     return nb.cells[0].source.splitlines()[0].lstrip("#").strip()
 
 
@@ -514,16 +516,41 @@ def test_every_page_has_its_chinese_page_and_each_links_to_the_other(browse):
     assert not problems, "\n".join(problems)
 
 
+def _as_read(text: str) -> str:
+    """Text as a page shows it, for comparing with a message: no markup, section number or quotes."""
+    from utils.i18n import prose
+
+    text = prose(re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", text))
+    text = re.sub(r"^\s*(?:\d+\.)+\s+", "", text.replace("*", "").replace("\\", ""))
+    return re.sub(r"\s+", " ", _plain_quotes(text)).strip(" #¶")
+
+
+def translated_english() -> set[str]:
+    """Every English message with a translation of its own, as a page would show it."""
+    from utils import i18n
+
+    found = set()
+    for po in i18n.catalogue_paths():
+        found |= {_as_read(m.id) for m in i18n.read_catalogue(po)
+                  if m.id and m.string and m.string != m.id}
+    return {text for text in found if re.search(r"[A-Za-z]{2}", text)}
+
+
 def test_no_paragraph_of_a_chinese_page_is_still_in_english(browse):
-    """Outside code, outputs, formulas and the bibliography, every block of a Chinese page is Chinese,
-    and so is the table of contents beside it (its captions and page titles)."""
+    """Outside code, outputs, formulas and the bibliography, no block of a Chinese page is an English
+    message that has a translation (a translation Sphinx dropped) or four English words and no
+    Chinese; the contents beside it (captions, page titles) and the alt texts of the chapter's figures
+    are Chinese (the theme's own buttons, such as the Colab logo, are the theme's)."""
     from utils.glossary import chapter_terms
     from utils.i18n import english_prose
 
     terms = {t.english for page in (ROOT / "chapters").glob("*.ipynb") for t in chapter_terms(page)}
     chinese = {p: v for p, v in browse[1].items() if p.startswith("zh/")}   # (glossary terms stay English)
-    problems = [f"{path}: {block[:100]!r}" for path, v in chinese.items()
-                for block in v.facts["proseBlocks"] if english_prose(block, words=4) and block not in terms]
+    translated = translated_english()
+    problems = [f"{path}: {block[:100]!r}" for path, v in chinese.items() for block in v.facts["proseBlocks"]
+                if (english_prose(block, words=4) and block not in terms) or _as_read(block) in translated]
+    problems += [f"{path}: image alt text {i['alt'][:80]!r}" for path, v in chinese.items()
+                 for i in v.facts["imgs"] if i["inArticle"] and not re.search(r"[\u3400-\u9fff]", i["alt"] or "")]
     problems += [f"{path}: contents {entry!r}" for path, v in chinese.items() for entry in v.facts["navBlocks"]
                  if not re.search(r"[\u3400-\u9fff]", entry)]
     assert chinese and not problems, f"{len(problems)} blocks in English:\n" + "\n".join(problems[:40])
@@ -533,6 +560,9 @@ def test_the_check_for_english_blocks_sees_them():
     from utils.i18n import english_prose
 
     assert english_prose("A language model assigns a probability to every continuation.")
+    assert english_prose("Tuning the discount now", words=4) and not english_prose("Tuning it", words=4)
+    assert _as_read("**Summary**") in translated_english() or "Summary" in translated_english()
+    assert _as_read("7.13. Summary¶") == "Summary"
     assert not english_prose("语言模型为每一种可能的续写赋予一个概率（language model assigns）。")
     assert not english_prose("backpropagation through time (BPTT)")      # a term in a glossary table
 
@@ -553,14 +583,16 @@ def _plain_quotes(text: str) -> str:
     return text.translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\""))
 
 
-def test_each_chapter_shows_its_title_and_a_figure(browse):
+@pytest.mark.parametrize("edition", ["", "zh/"])
+def test_each_chapter_shows_its_title_and_a_figure(browse, edition):
     problems = []
-    for path, v in _chapters(browse[1]).items():
-        title = _plain_quotes(chapter_title(Path(path).stem))
+    for path in _chapters(browse[1]):
+        v = browse[1][edition + path]
+        title = _plain_quotes(chapter_title(Path(path).stem, edition))
         if title not in _plain_quotes(v.facts["title"]) or title not in _plain_quotes(v.facts["text"]):
-            problems.append(f"{path}: heading {v.facts['title']!r}, expected {title!r}")
+            problems.append(f"{edition}{path}: heading {v.facts['title']!r}, expected {title!r}")
         if not [i for i in v.facts["imgs"] if i["inOutput"] and i["width"] > 0]:
-            problems.append(f"{path}: no figure among the cell outputs (is the notebook stored executed?)")
+            problems.append(f"{edition}{path}: no figure among the cell outputs (is the notebook stored executed?)")
     assert not problems, "\n".join(problems)
 
 
@@ -573,11 +605,14 @@ def colab_url(notebook: str) -> str:
 
 @pytest.mark.parametrize("edition", ["", "zh/"])
 def test_each_chapter_has_a_colab_button_for_its_notebook(browse, edition):
-    """The English page opens chapters/<name>.ipynb, the Chinese page zh/chapters/<name>.ipynb."""
-    chapters = {p.removeprefix(edition): v for p, v in browse[1].items()
-                if p.startswith(edition) and p.removeprefix(edition) in _chapters(browse[1])}
-    assert len(chapters) == len(_chapters(browse[1]))
-    for path, v in chapters.items():
+    """The English page opens chapters/<name>.ipynb, the Chinese page zh/chapters/<name>.ipynb, and
+    the notebook is in the repository (Colab opens it from GitHub, not from this folder)."""
+    import subprocess
+
+    for path in _chapters(browse[1]):
+        v = browse[1][edition + path]
         notebook = edition + path.removesuffix(".html") + ".ipynb"
         assert colab_url(notebook) in v.facts["colab"], f"{edition}{path}: Colab links {v.facts['colab']}"
-        assert (ROOT / notebook).is_file()
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", notebook], cwd=ROOT,
+                                 capture_output=True, text=True)
+        assert tracked.returncode == 0, f"{notebook} is not committed: {tracked.stderr.strip()}"

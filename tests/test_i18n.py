@@ -1,8 +1,10 @@
 """The Chinese edition: every message translated and current, terms as the glossary has them,
 the Chinese notebooks generated from the English ones and the catalogues.
 
-The built pages are checked in test_book.py (a link to the other edition on every page) and
-test_browser.py (no English prose left on a Chinese page, every formula typeset).
+The built pages are checked in test_browser.py: every page links to its other edition and back, a
+Chinese page shows no English message that has a translation and no block of four English words,
+its contents and alt texts are Chinese, its Colab button opens the Chinese notebook, every formula is
+typeset.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from utils import i18n
 from utils.glossary import chapter_terms
 from utils.notebooks import ROOT
 
-CHAPTERS = sorted(p.name for p in (ROOT / "chapters").glob("*.ipynb"))
+CHAPTERS = [p.name for p in i18n.book_notebooks()]
+# A message that is only a link to a named tool or book ("[Jupyter Book](https://jupyterbook.org/)")
+NAMED_LINK = re.compile(r"\[(?:[A-Z0-9][\w.-]*[ -]?)+\]\([^)\s]+\)")
 
 
 def messages():
@@ -49,16 +53,13 @@ def test_every_message_is_translated_and_none_is_fuzzy():
 
 
 def test_no_english_text_is_passed_off_as_its_own_translation():
-    """Three English words or more kept as they are: only a glossary's English term or a name may be."""
+    """English of two words or more kept as it is: only a glossary's English term or a name may be."""
     terms = set(glossary_cells()) | {t.english for page in (ROOT / "chapters").glob("*.ipynb")
                                      for t in chapter_terms(page)}
-    problems = []
-    for page, m in messages():
-        words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", i18n.prose(m.id)))
-        name = all(w[0].isupper() for w in words)           # "Hugging Face Transformers"
-        if m.string == m.id and i18n.needs_translation(m.id) and m.id not in terms and not name \
-                and len(words) >= 3:
-            problems.append(where(page, m))
+    problems = [where(page, m) for page, m in messages()
+                if m.string == m.id and i18n.needs_translation(m.id) and m.id not in terms
+                and not NAMED_LINK.fullmatch(m.id)
+                and len(re.findall(r"[A-Za-z]{2,}", i18n.prose(m.id))) >= 2]
     assert not problems, "translated as themselves:\n" + "\n".join(problems[:40])
 
 
@@ -92,6 +93,9 @@ def test_the_catalogues_hold_the_current_english(tmp_path):
         held = {m.id for m in i18n.read_catalogue(po) if m.id} if po.is_file() else set()
         problems += [f"{page}: new English {msgid[:90]!r}" for msgid in sorted(fresh - held)]
         problems += [f"{page}: no longer in the English {msgid[:90]!r}" for msgid in sorted(held - fresh)]
+    pages = {pot.relative_to(pot_dir).with_suffix("").as_posix() for pot in pot_dir.rglob("*.pot")}
+    problems += [f"{page}: a catalogue for a page the book no longer has"
+                 for page in sorted({i18n.page_of(po) for po in i18n.catalogue_paths()} - pages)]
     assert not problems, "run `make translations`, then translate:\n" + "\n".join(problems[:40])
 
 
@@ -138,7 +142,11 @@ def _compact(text: str) -> str:
 
 
 def uses_term(english: str, chinese: list[str], msgstr: str) -> bool:
-    """True if ``msgstr`` holds one of the renderings, or the English term itself (as in 词元（token）)."""
+    """True if ``msgstr`` holds one of the renderings, or the English term itself.
+
+    Chinese technical writing keeps some terms in English (TF-IDF after its first use, 词例（token）
+    where the English counts running words rather than model tokens); a different Chinese word for
+    the term is what this rejects."""
     text = _compact(msgstr)
     return _compact(english) in text or any(_compact(c) in text for c in chinese)
 
@@ -205,6 +213,11 @@ def test_the_chinese_notebook_has_the_english_code_and_outputs_and_chinese_prose
     assert not left, "English prose in the Chinese notebook:\n" + "\n".join(left)
 
 
+def test_there_is_a_chinese_notebook_for_every_chapter_and_no_other():
+    stored = sorted(p.name for p in (ROOT / "zh" / "chapters").glob("*.ipynb"))
+    assert stored == sorted(CHAPTERS), "run `make translations` (and delete a removed chapter's zh notebook)"
+
+
 def test_the_data_and_figures_the_chinese_notebooks_read_are_the_englishs():
     assert (ROOT / "zh" / "data").resolve() == (ROOT / "data").resolve()
     assert (ROOT / "zh" / "chapters" / "figures").resolve() == (ROOT / "chapters" / "figures").resolve()
@@ -229,6 +242,23 @@ def test_a_message_that_is_only_part_of_a_block_is_not_replaced():
     source = "## Summary\n\nThe summary of the chapter.\n"
     text, found = i18n.translate_markdown(source, {"Summary": "小结", "summary": "摘要"})
     assert text == "## 小结\n\nThe summary of the chapter.\n" and found == {"Summary"}
+    for source in ("Summary\nof the results.\n", "- Attention\n  is all you need.\n",
+                   "Before it.\nSummary\n"):                        # the first or last line of a block
+        assert i18n.translate_markdown(source, {"Summary": "小结", "Attention": "注意力"}) == (source, set())
+
+
+def test_code_fences_and_comments_are_not_translated_as_sphinx_does_not():
+    source = "```python\nSummary\n```\n\n<!-- Summary -->\n\nSummary\n"
+    assert i18n.translate_markdown(source, {"Summary": "小结"}) == (source[:-8] + "小结\n", {"Summary"})
+
+
+def test_a_fuzzy_translation_stays_out_of_the_notebook_as_it_does_of_the_page():
+    from babel.messages.catalog import Catalog
+
+    catalog = Catalog(locale=i18n.LANGUAGE)
+    catalog.add("Summary", "小结")
+    catalog.add("A changed paragraph.", "旧的翻译。", flags=["fuzzy"])
+    assert i18n.notebook_translations(catalog) == {"Summary": "小结"}
 
 
 def test_a_translated_message_found_nowhere_is_an_error_not_english_left_behind():

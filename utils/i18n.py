@@ -3,7 +3,8 @@
 The English notebooks and Markdown pages are the only source of the text. Sphinx's ``gettext``
 builder cuts every page into messages (a paragraph, a heading, a list item, a table cell, a
 caption); ``sphinx-intl`` keeps one catalogue per page in ``locale/zh_CN/LC_MESSAGES/`` (an
-English paragraph that changes comes back *fuzzy*, a new one untranslated). Three commands:
+English paragraph that changes comes back *fuzzy*, with the old translation to revise, or empty if
+it changed beyond recognition; a new one empty). Three commands:
 
 ``python -m utils.i18n update``
     re-extract the messages and update the catalogues (what ``make translations`` runs first);
@@ -33,7 +34,8 @@ POT_DIR = ROOT / "_build" / "gettext"     # inside the book, so that source loca
 ZH_ROOT = ROOT / "zh"                     # the generated Chinese notebooks, zh/chapters/*.ipynb
 
 # What is not prose: inline code, maths, roles such as {cite}`key`, link targets, HTML tags.
-_NOT_PROSE = re.compile(r"`[^`]*`|\$\$?[^$]*\$\$?|\{[a-z:-]+\}|\]\([^)]*\)|<[^>]+>|&[a-z]+;")
+_NOT_PROSE = re.compile(r"`[^`]*`|\$\$.*?\$\$|\$(?!\s)[^$]*?(?<!\s)\$|\{[a-z:-]+\}|\]\([^)]*\)"
+                        r"|</?[a-zA-Z!][^>]*>|&[a-z]+;")
 
 
 def prose(text: str) -> str:
@@ -73,7 +75,9 @@ def extract(pot_dir: Path = POT_DIR) -> Path:
 
 def book_title() -> str:
     """The English title, from ``_config.yml``."""
-    return re.search(r"^title:\s*\"?(.*?)\"?\s*$", (ROOT / "_config.yml").read_text(), re.M).group(1)
+    import yaml
+
+    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["title"]
 
 
 def read_catalogue(path: Path):
@@ -87,11 +91,16 @@ def read_catalogue(path: Path):
 
 
 def write_catalogue(catalog, path: Path) -> None:
-    """Write ``catalog`` to ``path`` as sphinx-intl does (76 columns), without obsolete messages."""
+    """Write ``catalog`` to ``path`` as sphinx-intl does (76 columns), without obsolete messages;
+    a file that would not change is left alone (so Sphinx does not rebuild its page)."""
+    import io
+
     from babel.messages.pofile import write_po
 
-    with open(path, "wb") as f:
-        write_po(f, catalog, width=76, ignore_obsolete=True)
+    buffer = io.BytesIO()
+    write_po(buffer, catalog, width=76, ignore_obsolete=True)
+    if not path.is_file() or path.read_bytes() != buffer.getvalue():
+        path.write_bytes(buffer.getvalue())
 
 
 def catalogue_paths() -> list[Path]:
@@ -128,9 +137,14 @@ def update() -> None:
         write_catalogue(catalog, po)
 
 
-_GAP = r"(?:[ \t]*\n[ \t>]*|[ \t]+)"    # a space of the message: a space, or a line break and indent
+_GAP = r"(?:[ \t\r]*\n[ \t>]*|[ \t]+)"    # a space of the message: a space, or a line break and indent
 _BLOCK_START = re.compile(r"[ \t>]*(?:#{1,6} +|[-*+] +|\d+[.)] +|: +|:[a-z-]+: +|[:`]{3,}\{[^}]*\} *)?")
-_BLOCK_END = re.compile(r"[ \t]*(?:\{#[^}]*\})?[ \t]*")
+_BLOCK_END = re.compile(r"[ \t]*(?:\{#[^}]*\})?[ \t\r]*")
+# A line that starts a block of its own (so a block above it has ended): a list item, heading, table
+# row, directive fence or option, display formula, label, or a blank line.
+_NEW_BLOCK = re.compile(r"[ \t>]*(?:$|#{1,6} |[-*+] |\d+[.)] |\||[:`]{3}|:[a-z-]+:|\$\$|\(|<)")
+# What Sphinx does not translate: code fences without a directive, and HTML comments.
+_UNTRANSLATED = re.compile(r"^[ \t]*(`{3,}|~{3,})(?!\{).*?^[ \t]*\1[ \t]*$|<!--.*?-->", re.M | re.S)
 
 
 def _pattern(msgid: str) -> re.Pattern:
@@ -139,23 +153,35 @@ def _pattern(msgid: str) -> re.Pattern:
 
 
 def _whole_block(text: str, start: int, end: int) -> bool:
-    """True if ``text[start:end]`` is a whole block: a paragraph, heading, list item or table cell."""
+    """True if ``text[start:end]`` is a whole block: a paragraph, heading, list item or table cell.
+
+    On its first line only a block marker may come before it, and the line above is blank or a block
+    of its own; on its last line nothing follows, and the next line starts a new block.
+    """
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
     line_end = len(text) if line_end < 0 else line_end
     before, after = text[line_start:start], text[end:line_end]
     if before.rstrip(" ").endswith("|") and after.lstrip(" ").startswith("|"):
         return True
-    return _BLOCK_START.fullmatch(before) is not None and _BLOCK_END.fullmatch(after) is not None
+    if _BLOCK_START.fullmatch(before) is None or _BLOCK_END.fullmatch(after) is None:
+        return False
+    above = text[text.rfind("\n", 0, max(line_start - 1, 0)) + 1:max(line_start - 1, 0)]
+    below_end = text.find("\n", line_end + 1)
+    below = text[line_end + 1:len(text) if below_end < 0 else below_end]
+    starts_block = line_start == 0 or before.strip() != "" or _NEW_BLOCK.match(above) is not None
+    ends_block = line_end >= len(text) or _NEW_BLOCK.match(below) is not None
+    return starts_block and ends_block
 
 
 def translate_markdown(source: str, translations: dict[str, str]) -> tuple[str, set[str]]:
     """``source`` with every whole block that is a message replaced by its translation.
 
     Returns the new text and the messages found. Longer messages go first; a match inside a block
-    already replaced, or one that is only part of a block, is left alone.
+    already replaced, one that is only part of a block, and one inside a code fence or an HTML
+    comment (which Sphinx does not translate either) are left alone.
     """
-    taken: list[tuple[int, int, str]] = []
+    taken: list[tuple[int, int, str]] = [(m.start(), m.end(), "") for m in _UNTRANSLATED.finditer(source)]
     found = set()
     for msgid in sorted(translations, key=len, reverse=True):
         for match in _pattern(msgid).finditer(source):
@@ -165,15 +191,18 @@ def translate_markdown(source: str, translations: dict[str, str]) -> tuple[str, 
                 taken.append((match.start(), match.end(), translations[msgid]))
                 found.add(msgid)
     for start, end, msgstr in sorted(taken, reverse=True):
-        source = source[:start] + msgstr + source[end:]
+        if msgstr:
+            source = source[:start] + msgstr + source[end:]
     return source, found
 
 
-def notebook_translations(catalog, notebook_name: str) -> dict[str, str]:
-    """The messages of ``notebook_name`` whose translation differs from the English."""
+def notebook_translations(catalog) -> dict[str, str]:
+    """The messages of a page whose translation is current (not fuzzy) and differs from the English.
+
+    A fuzzy message keeps the English on the web page (Sphinx skips it), so it does in the notebook.
+    """
     return {m.id: m.string for m in catalog
-            if m.id and m.string and m.string != m.id
-            and any(Path(path).name == notebook_name for path, _ in m.locations)}
+            if m.id and m.string and not m.fuzzy and m.string != m.id}
 
 
 def translate_notebook(nb: dict, translations: dict[str, str], where: str) -> dict:
@@ -191,7 +220,8 @@ def translate_notebook(nb: dict, translations: dict[str, str], where: str) -> di
     missing = [msgid for msgid in translations if msgid not in found]
     if missing:
         raise ValueError(f"{where}: {len(missing)} translated messages are not whole blocks of the "
-                         f"notebook's Markdown, first {missing[0][:80]!r}")
+                         f"notebook's Markdown, first {missing[0][:80]!r}; if the English changed, "
+                         "run `make translations` and translate what comes back")
     return nb
 
 
@@ -200,7 +230,7 @@ def chinese_notebook(notebook: Path) -> dict:
     page = notebook.relative_to(ROOT).with_suffix("")
     catalog = read_catalogue(CATALOGUES / page.with_suffix(".po"))
     nb = json.loads(notebook.read_text(encoding="utf-8"))
-    return translate_notebook(nb, notebook_translations(catalog, notebook.name), str(page))
+    return translate_notebook(nb, notebook_translations(catalog), str(page))
 
 
 def notebook_text(nb: dict) -> str:
@@ -208,43 +238,57 @@ def notebook_text(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
+def book_notebooks() -> list[Path]:
+    """The chapter notebooks of the book: the ``.ipynb`` pages that ``_toc.yml`` lists."""
+    from utils.glossary import toc_chapters
+
+    return [path for path in toc_chapters() if path.suffix == ".ipynb"]
+
+
 def write_notebooks() -> list[Path]:
     """Write ``zh/chapters/<name>.ipynb`` for every chapter notebook; return their paths."""
     written = []
-    for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
-        target = ZH_ROOT / "chapters" / notebook.name
+    for notebook in book_notebooks():
+        target = ZH_ROOT / notebook.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(notebook_text(chinese_notebook(notebook)), encoding="utf-8")
+        target.write_bytes(notebook_text(chinese_notebook(notebook)).encode("utf-8"))   # "\n" everywhere
         written.append(target)
     return written
 
 
 def build(html: Path = ROOT / "_build" / "html") -> Path:
-    """Build the Chinese web book and copy it to ``html/zh`` (warnings are errors, as for the English).
+    """Build the Chinese web book into ``html/zh`` (warnings are errors, as for the English).
 
-    Sphinx works in ``html/../zh/`` (its doctrees and myst-nb's ``jupyter_execute`` stay out of the
-    English pages); the pages' links are relative, so the copy works anywhere.
+    Sphinx works in ``html/../zh-sphinx/`` (its doctrees and myst-nb's ``jupyter_execute`` stay out
+    of the English pages), and the result replaces ``html/zh``; the pages' links are relative.
     """
     import shutil
 
     from jupyter_book.sphinx import build_sphinx
 
-    work = html.parent / "zh"
+    html = html.resolve()
+    work = html.parent / "zh-sphinx"
     title = book_title()
-    translated = read_catalogue(CATALOGUES / "intro.po").get(title)
+    root = re.search(r"^root:\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"), re.M).group(1)
+    translated = read_catalogue(CATALOGUES / f"{root}.po").get(title)
+    if translated is not None and translated.string and not translated.fuzzy:
+        title = translated.string
     result = build_sphinx(ROOT, work / "html", noconfig=True, path_config=str(ROOT / "_config.yml"),
                           confoverrides={"language": LANGUAGE, "latex_individualpages": False,
-                                         "html_title": translated.string if translated else title,
+                                         "html_title": title,
                                          "external_toc_path": (ROOT / "_toc.yml").as_posix()},
                           doctreedir=work / ".doctrees", builder="html", warningiserror=True,
                           keep_going=True)
     if result != 0:
         raise RuntimeError(f"the Chinese book does not build with warnings as errors (status {result})")
-    for notebook in sorted((ZH_ROOT / "chapters").glob("*.ipynb")):   # "download .ipynb": the Chinese one
-        source = work / "html" / "_sources" / "chapters" / notebook.name
-        if source.is_file():
-            source.write_bytes(notebook.read_bytes())
-    shutil.copytree(work / "html", html / "zh", dirs_exist_ok=True)
+    for notebook in book_notebooks():            # "download .ipynb" gives the Chinese notebook
+        chinese = ZH_ROOT / notebook.relative_to(ROOT)
+        source = work / "html" / "_sources" / notebook.relative_to(ROOT)
+        if not chinese.is_file() or not source.is_file():
+            raise FileNotFoundError(f"no {chinese} or no {source}: run `make translations`")
+        source.write_bytes(chinese.read_bytes())
+    shutil.rmtree(html / "zh", ignore_errors=True)
+    shutil.copytree(work / "html", html / "zh")
     return html / "zh"
 
 
