@@ -23,11 +23,10 @@ def chinese(config) -> bool:
 
 
 def on_config_inited(app, config) -> None:
-    if chinese(config):                       # zh/<path_to_book>/<page>.ipynb, as utils.i18n writes it
+    if chinese(config):                 # <path_to_book>/zh/<page>.ipynb, where utils.i18n writes it
         docs = config.html_theme_options.get("path_to_docs", "").strip("/")
         config.html_theme_options = {**config.html_theme_options,
-                                     "path_to_docs": posixpath.join(EDITION_FOLDER, docs) if docs
-                                     else EDITION_FOLDER}
+                                     "path_to_docs": posixpath.join(docs, EDITION_FOLDER)}
 
 
 def translations(app, docname: str) -> dict[str, str]:
