@@ -16,7 +16,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from utils import i18n
-from utils.glossary import chapter_terms
+from utils import glossary
 from utils.notebooks import ROOT
 
 CHAPTERS = [p.name for p in i18n.book_notebooks()]
@@ -54,8 +54,8 @@ def test_every_message_is_translated_and_none_is_fuzzy():
 
 def test_no_english_text_is_passed_off_as_its_own_translation():
     """English of two words or more kept as it is: only a glossary's English term or a name may be."""
-    terms = set(glossary_cells()) | {t.english for page in (ROOT / "chapters").glob("*.ipynb")
-                                     for t in chapter_terms(page)}
+    terms = {cell for page in i18n.book_notebooks() for t in glossary.chapter_terms(page)
+             for cell in (t.english, t.chinese)}              # a glossary row's English and 中文 cells
     problems = [where(page, m) for page, m in messages()
                 if m.string == m.id and i18n.needs_translation(m.id) and m.id not in terms
                 and not NAMED_LINK.fullmatch(m.id)
@@ -112,22 +112,12 @@ def _alternatives(cell: str, chinese: bool) -> list[str]:
     return [f for f in found if f]
 
 
-def glossary_cells() -> list[str]:
-    """The English term of each row of the glossary appendix, followed by its 中文 cell."""
-    cells = []
-    for line in (ROOT / "chapters" / "appendix_glossary.md").read_text(encoding="utf-8").splitlines():
-        row = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and row[0] not in ("English", "---") and len(row) >= 2:
-            cells += row[:2]
-    return cells
-
-
 def glossary_terms() -> list[tuple[str, list[str]]]:
-    """``(English term, Chinese renderings)`` from the glossary appendix (its English and 中文 columns)."""
+    """``(English term, Chinese renderings)`` from the book's glossary (``utils.glossary.entries``)."""
     terms = []
-    cells = glossary_cells()
-    for english_cell, chinese_cell in zip(cells[::2], cells[1::2]):
-        english, chinese = _alternatives(english_cell, False), _alternatives(chinese_cell, True)
+    for entry in glossary.entries():
+        english = _alternatives(entry.english, False)
+        chinese = [c for cell in entry.chinese for c in _alternatives(cell, True)]
         if len(english) > 1 and len({len(e.split()) for e in english}) > 1:
             terms.append((" / ".join(english), chinese))     # "training / validation / test split": one term
         elif len(english) == len(chinese):                   # "back-off / interpolation": two terms

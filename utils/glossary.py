@@ -178,13 +178,17 @@ def render(entries: list[Entry], n_chapters: int) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def build(toc: Path = ROOT / "_toc.yml") -> str:
-    """The glossary page for the chapters listed in ``toc``."""
+def entries(toc: Path = ROOT / "_toc.yml") -> list[Entry]:
+    """The book's glossary: the merged entries of the chapters listed in ``toc``."""
     chapters = toc_chapters(toc)
     if not chapters:
         raise ValueError(f"{toc}: lists no chapters/NN_name entries")
-    glossaries = [(path.stem, int(path.stem[:2]), chapter_terms(path)) for path in chapters]
-    return render(merge(glossaries), len(chapters))
+    return merge([(path.stem, int(path.stem[:2]), chapter_terms(path)) for path in chapters])
+
+
+def build(toc: Path = ROOT / "_toc.yml") -> str:
+    """The glossary page for the chapters listed in ``toc``."""
+    return render(entries(toc), len(toc_chapters(toc)))
 
 
 def main(argv: list[str] | None = None) -> int:
